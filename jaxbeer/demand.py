@@ -1,0 +1,102 @@
+"""Customer demand: inverse-CDF tables built once on the host, one table look-up per period.
+
+Every stochastic process is reduced to a table of ``K`` uint32 thresholds. With
+``u`` one uniform 32-bit word, the demand is
+
+    d_t = max(0, base_t + offset + #{i : u >= thresholds[i]})
+
+which costs ``K`` compares and no rejection loop, so it is cheap under ``vmap``.
+``thresholds[i] = round(P(X <= offset + i) * 2**32)``; the probability beyond the
+last table entry (below 1e-9 for the built-in tables) is folded into the last
+value. Drawing one period at a time, rather than a whole path at reset, keeps
+the auto-reset in ``step`` cheap: a reset only rebuilds the initial state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbeer.params import EnvConfig, EnvParams
+
+_TWO_32 = float(2**32)
+
+
+def thresholds_from_pmf(pmf: np.ndarray) -> np.ndarray:
+    """uint32 thresholds for values ``0..len(pmf)-1`` (shifted by the offset)."""
+    pmf = np.asarray(pmf, dtype=np.float64)
+    if pmf.ndim != 1 or pmf.size == 0 or np.any(pmf < 0) or not np.isfinite(pmf).all():
+        raise ValueError("demand pmf must be a non-empty 1-D array of non-negative probabilities")
+    cdf = np.cumsum(pmf / pmf.sum())[:-1]
+    if cdf.size == 0:  # one-point distribution: no threshold ever passed
+        return np.full((1,), 2**32 - 1, dtype=np.uint32)
+    return np.minimum(np.round(cdf * _TWO_32), 2**32 - 1).astype(np.uint32)
+
+
+def uniform_table(low: int, high: int) -> tuple[np.ndarray, int]:
+    if low < 0 or high < low:
+        raise ValueError(f"uniform demand needs 0 <= low <= high, got low={low} high={high}")
+    return thresholds_from_pmf(np.ones(high - low + 1)), low
+
+
+def poisson_table(rate: float) -> tuple[np.ndarray, int]:
+    if not rate > 0 or not math.isfinite(rate):
+        raise ValueError(f"poisson demand rate must be > 0, got {rate}")
+    top = int(math.ceil(rate + 12 * math.sqrt(rate) + 12))
+    values = np.arange(top + 1)
+    log_pmf = values * math.log(rate) - rate - np.array([math.lgamma(v + 1) for v in values])
+    return thresholds_from_pmf(np.exp(log_pmf)), 0
+
+
+def rounded_normal_pmf(mean: float, std: float, low: int, high: int) -> np.ndarray:
+    """P(round(N(mean, std)) = v) for v in low..high, tails folded into the ends."""
+    edges = np.arange(low, high + 2) - 0.5
+    cdf = np.array([0.5 * (1 + math.erf((e - mean) / (std * math.sqrt(2)))) for e in edges])
+    pmf = np.diff(cdf)
+    pmf[0] += cdf[0]
+    pmf[-1] += 1 - cdf[-1]
+    return pmf
+
+
+def normal_table(mean: float, std: float) -> tuple[np.ndarray, int]:
+    """``max(0, round(N(mean, std)))``: the mass below zero is folded into 0."""
+    if not std > 0 or not math.isfinite(mean):
+        raise ValueError(f"normal demand needs std > 0 and a finite mean, got mean={mean} std={std}")
+    high = max(1, int(math.ceil(mean + 8 * std)))
+    return thresholds_from_pmf(rounded_normal_pmf(mean, std, 0, high)), 0
+
+
+def noise_table(std: float) -> tuple[np.ndarray, int]:
+    """Zero-mean rounded normal noise, for the seasonal process."""
+    if std < 0:
+        raise ValueError(f"seasonal noise std must be >= 0, got {std}")
+    if std == 0:
+        return thresholds_from_pmf(np.ones(1)), 0
+    half = int(math.ceil(8 * std))
+    return thresholds_from_pmf(rounded_normal_pmf(0.0, std, -half, half)), -half
+
+
+def table_mean(thresholds: np.ndarray, offset: int) -> float:
+    cdf = np.concatenate([np.asarray(thresholds, np.float64) / _TWO_32, [1.0]])
+    pmf = np.diff(np.concatenate([[0.0], cdf]))
+    return float(np.sum(pmf * (offset + np.arange(pmf.size))))
+
+
+def demand_at(config: EnvConfig, params: EnvParams, period: jax.Array, word: jax.Array) -> jax.Array:
+    """Customer demand of ``period`` from one uniform uint32 ``word``. int32[]."""
+    kind = config.demand_kind
+    if kind == "classic":
+        return jnp.where(period < params.classic_switch, params.classic_low, params.classic_high)
+    if kind == "trace":
+        # The horizon is validated against the trace length; clip keeps the
+        # look-up in bounds for the period after the last.
+        return params.demand_trace[jnp.minimum(period, config.trace_length - 1)]
+    drawn = params.demand_offset + jnp.sum(word >= params.demand_thresholds, dtype=jnp.int32)
+    if kind == "seasonal":
+        phase = 2.0 * jnp.pi * period.astype(jnp.float32) / params.seasonal_period
+        base = jnp.round(params.seasonal_mean + params.seasonal_amplitude * jnp.sin(phase))
+        drawn = drawn + base.astype(jnp.int32)
+    return jnp.maximum(drawn, 0)

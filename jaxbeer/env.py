@@ -1,0 +1,286 @@
+"""The MIT beer game as pure ``reset``/``step`` functions over a small pytree state.
+
+Echelons are numbered downstream to upstream: 0 retailer, 1 wholesaler,
+2 distributor, 3 manufacturer (``A = config.num_agents`` of them). All
+per-agent arrays are stacked along a leading axis of size ``A``.
+
+One period ``t``:
+
+1. Each echelon knows its arriving order ``AO_k`` (slot 0 of its order buffer;
+   for the retailer this is the customer demand ``d_t``) and its arriving
+   shipment ``AS_k`` (slot 0 of its shipment buffer).
+2. Every echelon places an order ``q_k >= 0`` at once; ``OO_k += q_k``. The
+   order of echelon ``k < A-1`` enters echelon ``k+1``'s order buffer at slot
+   ``order_lead[k]`` (lead 0: it arrives this very period). The manufacturer's
+   order enters production: its own shipment buffer at slot ``shipment_lead[A-1]``.
+3. Every echelon receives ``AS_k`` (``OO_k -= AS_k``), ships
+   ``min(on_hand + AS_k, backlog + AO_k)`` downstream (into echelon ``k-1``'s
+   shipment buffer at slot ``shipment_lead[k-1] >= 1``; the retailer ships to
+   customers) and updates ``IL_k += AS_k - AO_k``.
+4. Cost ``c_k = holding_cost[k] * max(IL_k, 0) + backlog_cost[k] * max(-IL_k, 0)``.
+5. Buffers advance one slot; next period's demand enters the retailer's order
+   slot. After ``horizon`` periods the episode is truncated (never terminated).
+
+Inside ``jit`` nothing can raise, so out-of-range inputs are clipped: actions
+into the action space, orders into ``[0, max_order]``, lead times into what the
+ring buffers hold (``[1, ship_buffer-1]`` and ``[0, order_buffer-1]``).
+
+Observation, per agent, all counts multiplied by ``params.obs_scale`` (the
+scenarios set it to ``1 / (4 * mean demand)`` so values are O(1)):
+``[on_hand, backlog, on_order, arriving_shipment, arriving_order, last_order,
+period / horizon]`` followed, when ``obs_history = H > 0``, by the last ``H``
+periods' ``(arriving_order, arriving_shipment, order)`` triples, newest first.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxbeer.demand import demand_at
+from jaxbeer.params import EnvConfig, EnvParams
+from jaxbeer.spaces import Box, Discrete
+
+NUM_BASE_FEATURES = 7
+HISTORY_FEATURES = 3
+
+
+@struct.dataclass
+class EnvState:
+    net_inventory: jax.Array  # int32[A], on hand minus backlog (IL)
+    on_order: jax.Array  # int32[A], ordered and not yet received (OO)
+    ship_pipe: jax.Array  # int32[A, ship_buffer]; [k, i] reaches echelon k in i periods
+    order_pipe: jax.Array  # int32[A, order_buffer]; [k, i] reaches echelon k in i periods
+    last_order: jax.Array  # int32[A]
+    period: jax.Array  # int32[]
+    history: jax.Array  # int32[A, obs_history, 3]
+
+
+class BeerGame:
+    """Holds only static settings; everything that varies is an argument.
+
+    ``step`` auto-resets at the end of an episode: the returned obs and state
+    then belong to the new episode and ``info["final_obs"]`` holds the last
+    observation of the old one. ``step_env`` is the same period without reset.
+    ``step_orders`` takes absolute order quantities (what heuristic policies
+    return) instead of actions.
+    """
+
+    def __init__(self, config: EnvConfig):
+        self.config = config
+
+    def __hash__(self):
+        return hash(self.config)
+
+    def __eq__(self, other):
+        return isinstance(other, BeerGame) and other.config == self.config
+
+    def __repr__(self):
+        return f"BeerGame({self.config})"
+
+    @property
+    def num_agents(self) -> int:
+        return self.config.num_agents
+
+    @property
+    def obs_dim(self) -> int:
+        return NUM_BASE_FEATURES + HISTORY_FEATURES * self.config.obs_history
+
+    # ----------------------------------------------------------------- reset
+    def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        return self.reset_env(key, params)
+
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        first_demand = demand_at(self.config, params, jnp.int32(0), jax.random.bits(key, (), jnp.uint32))
+        state = self.initial_state(params, first_demand)
+        return self.get_obs(state, params), state
+
+    def initial_state(self, params: EnvParams, first_demand: jax.Array) -> EnvState:
+        """Steady pipeline: ``initial_shipment`` in the first ``shipment_lead_min``
+        slots, ``initial_order`` in the first ``order_lead_min`` slots."""
+        cfg = self.config
+        num_agents = cfg.num_agents
+        ship_slots = jnp.arange(cfg.ship_buffer, dtype=jnp.int32)
+        ship_pipe = jnp.where(
+            ship_slots[None, :] < params.shipment_lead_min[:, None], params.initial_shipment[:, None], 0
+        ).astype(jnp.int32)
+        order_slots = jnp.arange(cfg.order_buffer, dtype=jnp.int32)
+        orders_upstream = jnp.where(
+            order_slots[None, :] < params.order_lead_min[:, None], params.initial_order[:-1, None], 0
+        ).astype(jnp.int32)
+        retailer_row = jnp.zeros((1, cfg.order_buffer), jnp.int32).at[0, 0].set(first_demand)
+        order_pipe = jnp.concatenate([retailer_row, orders_upstream], axis=0)
+        outgoing_in_transit = jnp.concatenate([orders_upstream.sum(axis=1), jnp.zeros((1,), jnp.int32)])
+        return EnvState(
+            net_inventory=params.initial_inventory.astype(jnp.int32),
+            on_order=ship_pipe.sum(axis=1) + outgoing_in_transit,
+            ship_pipe=ship_pipe,
+            order_pipe=order_pipe,
+            last_order=params.initial_order.astype(jnp.int32),
+            period=jnp.int32(0),
+            history=jnp.zeros((num_agents, cfg.obs_history, HISTORY_FEATURES), jnp.int32),
+        )
+
+    # ------------------------------------------------------------------ step
+    def action_to_orders(self, state: EnvState, action: jax.Array, params: EnvParams) -> jax.Array:
+        """Order quantities ``q`` from actions; actions are clipped into the action space."""
+        cfg = self.config
+        action = jnp.asarray(action, jnp.int32)
+        if cfg.action_mode == "absolute":
+            orders = action
+        else:  # the "d+x" rule: order what arrived plus x
+            orders = state.order_pipe[:, 0] + jnp.clip(action, cfg.x_low, cfg.x_high)
+        return jnp.clip(orders, 0, cfg.max_order)
+
+    def step(self, key, state, action, params):
+        return self._step(key, state, self.action_to_orders(state, action, params), params, True)
+
+    def step_env(self, key, state, action, params):
+        return self._step(key, state, self.action_to_orders(state, action, params), params, False)
+
+    def step_orders(self, key, state, orders, params, auto_reset: bool = True):
+        orders = jnp.clip(jnp.asarray(orders, jnp.int32), 0, self.config.max_order)
+        return self._step(key, state, orders, params, auto_reset)
+
+    def _step(self, key, state: EnvState, orders: jax.Array, params: EnvParams, auto_reset: bool):
+        cfg = self.config
+        num_agents = cfg.num_agents
+        # One draw of raw bits per period: word 0 is the next demand (of this
+        # episode, or the first of the next one after a reset), the rest lead times.
+        num_words = 1 + (2 * num_agents - 1 if cfg.random_leads else 0)
+        words = jax.random.bits(key, (num_words,), jnp.uint32)
+        ship_lead, order_lead = self._lead_times(words[1:], params)
+
+        # 2. orders travel upstream; lead 0 makes them part of this period's AO.
+        order_inflow = jnp.concatenate([jnp.zeros((1,), jnp.int32), orders[:-1]])
+        order_lead_rows = jnp.concatenate([jnp.zeros((1,), jnp.int32), order_lead])
+        order_pipe = state.order_pipe + _one_hot_slots(order_lead_rows, cfg.order_buffer) * order_inflow[:, None]
+        arriving_order = order_pipe[:, 0]
+        arriving_shipment = state.ship_pipe[:, 0]
+
+        # 3. receive, ship, update inventory.
+        net = state.net_inventory
+        on_hand, backlog = jnp.maximum(net, 0), jnp.maximum(-net, 0)
+        shipped = jnp.minimum(on_hand + arriving_shipment, backlog + arriving_order)
+        filled_on_time = jnp.clip(on_hand + arriving_shipment - backlog, 0, arriving_order)
+        net = net + arriving_shipment - arriving_order
+        on_order = state.on_order + orders - arriving_shipment
+        ship_inflow = jnp.concatenate([shipped[1:], orders[-1:]])
+        ship_pipe = state.ship_pipe + _one_hot_slots(ship_lead, cfg.ship_buffer) * ship_inflow[:, None]
+
+        # 4. cost.
+        holding = params.holding_cost * jnp.maximum(net, 0).astype(jnp.float32)
+        backlog_cost = params.backlog_cost * jnp.maximum(-net, 0).astype(jnp.float32)
+        cost = holding + backlog_cost
+        team_cost = jnp.sum(cost)
+        agent_cost = jnp.broadcast_to(team_cost, cost.shape) if cfg.team_reward else cost
+        reward = -agent_cost * params.reward_scale
+
+        # 5. advance the buffers and the clock.
+        period = state.period + 1
+        next_demand = demand_at(cfg, params, period, words[0])
+        order_pipe = _advance(order_pipe).at[0, 0].set(next_demand)
+        history = state.history
+        if cfg.obs_history > 0:
+            newest = jnp.stack([arriving_order, arriving_shipment, orders], axis=-1)[:, None, :]
+            history = jnp.concatenate([newest, history[:, :-1]], axis=1)
+        next_state = EnvState(
+            net_inventory=net,
+            on_order=on_order,
+            ship_pipe=_advance(ship_pipe),
+            order_pipe=order_pipe,
+            last_order=orders,
+            period=period,
+            history=history,
+        )
+        truncated = period >= cfg.horizon
+        terminated = jnp.zeros((), jnp.bool_)
+        obs = self.get_obs(next_state, params)
+        info = {
+            "cost": cost,
+            "holding": holding,
+            "backlog": backlog_cost,
+            "orders": orders,
+            "shipped": shipped,
+            "filled": filled_on_time,
+            "arriving_order": arriving_order,
+            "net_inventory": net,
+            "demand": state.order_pipe[0, 0],
+            "final_obs": obs,
+        }
+        if auto_reset:
+            # Both branches run under vmap; a reset only rebuilds constants and
+            # reuses word 0 as the new episode's first demand, so it stays cheap.
+            reset_demand = demand_at(cfg, params, jnp.int32(0), words[0])
+            reset_state = self.initial_state(params, reset_demand)
+            next_state = jax.tree.map(lambda r, s: jnp.where(truncated, r, s), reset_state, next_state)
+            obs = jnp.where(truncated, self.get_obs(reset_state, params), obs)
+        return obs, next_state, reward, terminated, truncated, info
+
+    def _lead_times(self, words: jax.Array, params: EnvParams) -> tuple[jax.Array, jax.Array]:
+        cfg = self.config
+        num_agents = cfg.num_agents
+        ship_lead, order_lead = params.shipment_lead_min, params.order_lead_min
+        if cfg.random_leads:
+            ship_span = (params.shipment_lead_max - ship_lead + 1).astype(jnp.uint32)
+            order_span = (params.order_lead_max - order_lead + 1).astype(jnp.uint32)
+            # The modulo bias is below span / 2**32, i.e. negligible.
+            ship_lead = ship_lead + (words[:num_agents] % ship_span).astype(jnp.int32)
+            order_lead = order_lead + (words[num_agents:] % order_span).astype(jnp.int32)
+        return (jnp.clip(ship_lead, 1, cfg.ship_buffer - 1),
+                jnp.clip(order_lead, 0, cfg.order_buffer - 1))
+
+    # ----------------------------------------------------------- observation
+    def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """float32[A, obs_dim], see the module docstring for the layout."""
+        net = state.net_inventory
+        counts = jnp.stack(
+            [
+                jnp.maximum(net, 0),
+                jnp.maximum(-net, 0),
+                state.on_order,
+                state.ship_pipe[:, 0],
+                state.order_pipe[:, 0],
+                state.last_order,
+            ],
+            axis=-1,
+        ).astype(jnp.float32) * params.obs_scale
+        elapsed = jnp.broadcast_to(
+            state.period.astype(jnp.float32) / self.config.horizon, (self.config.num_agents, 1)
+        )
+        parts = [counts, elapsed]
+        if self.config.obs_history > 0:
+            history = state.history.reshape(self.config.num_agents, -1).astype(jnp.float32)
+            parts.append(history * params.obs_scale)
+        return jnp.concatenate(parts, axis=-1)
+
+    def global_state(self, state: EnvState, params: EnvParams) -> jax.Array:
+        """float32[A*obs_dim + A*ship_buffer + A*order_buffer]: every agent's
+        observation (in agent order) plus both pipelines, for centralised critics."""
+        pipes = jnp.concatenate([state.ship_pipe.ravel(), state.order_pipe.ravel()])
+        return jnp.concatenate(
+            [self.get_obs(state, params).ravel(), pipes.astype(jnp.float32) * params.obs_scale]
+        )
+
+    @property
+    def global_state_dim(self) -> int:
+        cfg = self.config
+        return cfg.num_agents * (self.obs_dim + cfg.ship_buffer + cfg.order_buffer)
+
+    # ---------------------------------------------------------------- spaces
+    def observation_space(self, params: EnvParams | None = None) -> Box:
+        return Box(low=0.0, high=float("inf"), shape=(self.config.num_agents, self.obs_dim))
+
+    def action_space(self, params: EnvParams | None = None) -> Discrete:
+        cfg = self.config
+        return Discrete(num_values=cfg.num_actions, low=cfg.action_low, shape=(cfg.num_agents,))
+
+
+def _one_hot_slots(slots: jax.Array, size: int) -> jax.Array:
+    return (jnp.arange(size, dtype=jnp.int32)[None, :] == slots[:, None]).astype(jnp.int32)
+
+
+def _advance(pipe: jax.Array) -> jax.Array:
+    return jnp.concatenate([pipe[:, 1:], jnp.zeros_like(pipe[:, :1])], axis=1)
+

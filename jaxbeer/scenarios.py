@@ -1,0 +1,267 @@
+"""Named scenarios and ``make``: from a scenario name and overrides to ``(env, params)``.
+
+The four study scenarios follow Oroojlooyjadid et al., "A Deep Q-Network for
+the Beer Game" (MSOM 2022) and its public code; ``seed-default`` is the
+original plooto-marl example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbeer import demand as demand_lib
+from jaxbeer.env import BeerGame
+from jaxbeer.params import DEMAND_KINDS, EnvConfig, EnvParams, as_float32, as_int32
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    description: str
+    demand: dict[str, Any]
+    holding_cost: tuple[float, ...]
+    backlog_cost: tuple[float, ...]
+    shipment_lead: tuple[int, ...]
+    order_lead: tuple[int, ...]
+    initial_inventory: int
+    initial_order: int
+    initial_shipment: int
+    x_range: tuple[int, int]
+    max_order: int
+    literature_levels: tuple[int, ...] | None
+    horizon: int = 100
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "basic": Scenario(
+        description="uniform 0..2 demand, backlog cost at the retailer only",
+        demand={"demand": "uniform", "demand_low": 0, "demand_high": 2},
+        holding_cost=(2, 2, 2, 2), backlog_cost=(2, 0, 0, 0),
+        shipment_lead=(2, 2, 2, 4), order_lead=(2, 2, 2),
+        initial_inventory=0, initial_order=0, initial_shipment=0,
+        x_range=(-2, 2), max_order=16, literature_levels=(8, 8, 0, 0),
+    ),
+    "uniform-0-8": Scenario(
+        description="uniform 0..8 demand, Sterman's costs",
+        demand={"demand": "uniform", "demand_low": 0, "demand_high": 8},
+        holding_cost=(0.5,) * 4, backlog_cost=(1,) * 4,
+        shipment_lead=(2, 2, 2, 3), order_lead=(2, 2, 2),
+        initial_inventory=12, initial_order=4, initial_shipment=4,
+        x_range=(-8, 8), max_order=40, literature_levels=(19, 20, 20, 14),
+    ),
+    "normal-10-2": Scenario(
+        description="max(0, round(N(10, 2))) demand, backlog cost at the retailer only",
+        demand={"demand": "normal", "demand_mean": 10.0, "demand_std": 2.0},
+        holding_cost=(1, 0.75, 0.5, 0.25), backlog_cost=(10, 0, 0, 0),
+        shipment_lead=(2, 2, 2, 3), order_lead=(2, 2, 2),
+        initial_inventory=10, initial_order=10, initial_shipment=10,
+        x_range=(-5, 5), max_order=60, literature_levels=(48, 43, 41, 30),
+    ),
+    "classic": Scenario(
+        description="Sterman's game: demand 4 for periods 0-3, then 8",
+        demand={"demand": "classic", "classic_low": 4, "classic_high": 8, "classic_switch": 4},
+        holding_cost=(0.5,) * 4, backlog_cost=(1,) * 4,
+        shipment_lead=(2, 2, 2, 3), order_lead=(2, 2, 2),
+        initial_inventory=12, initial_order=4, initial_shipment=4,
+        x_range=(-8, 8), max_order=40, literature_levels=(32, 32, 32, 24),
+    ),
+    "seed-default": Scenario(
+        description="the original plooto-marl example: Poisson(8) demand, every lead 2",
+        demand={"demand": "poisson", "demand_rate": 8.0},
+        holding_cost=(0.5,) * 4, backlog_cost=(1,) * 4,
+        shipment_lead=(2, 2, 2, 2), order_lead=(2, 2, 2),
+        initial_inventory=12, initial_order=8, initial_shipment=8,
+        x_range=(-8, 8), max_order=100, literature_levels=None,
+    ),
+}
+
+_DEMAND_DEFAULTS: dict[str, Any] = {
+    "demand_low": 0, "demand_high": 8, "demand_mean": 10.0, "demand_std": 2.0, "demand_rate": 8.0,
+    "classic_low": 4, "classic_high": 8, "classic_switch": 4,
+    "seasonal_mean": 8.0, "seasonal_amplitude": 4.0, "seasonal_period": 52.0, "seasonal_noise": 1.0,
+}
+_CONFIG_KEYS = ("num_agents", "horizon", "action_mode", "max_order", "x_low", "x_high",
+                "obs_history", "team_reward")
+_PER_ECHELON = ("holding_cost", "backlog_cost", "shipment_lead_min", "shipment_lead_max",
+                "initial_inventory", "initial_order", "initial_shipment")
+_LEAD_KEYS = ("shipment_lead", "shipment_lead_min", "shipment_lead_max",
+              "order_lead", "order_lead_min", "order_lead_max")
+_OTHER_KEYS = ("demand", "demand_trace", "reward_scale", "obs_scale",
+               "holding_cost", "backlog_cost", "initial_inventory", "initial_order", "initial_shipment")
+ALLOWED_OVERRIDES = tuple(sorted(set(_CONFIG_KEYS) | set(_LEAD_KEYS) | set(_OTHER_KEYS)
+                                 | set(_DEMAND_DEFAULTS)))
+
+
+def scenario_names() -> tuple[str, ...]:
+    return tuple(SCENARIOS)
+
+
+def literature_levels(name: str) -> np.ndarray | None:
+    """Base-stock levels reported for ``name`` in the deep-Q study, or None."""
+    levels = _scenario(name).literature_levels
+    return None if levels is None else np.asarray(levels, np.int32)
+
+
+def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
+    """Build the env and its params for scenario ``name``.
+
+    Any field can be overridden by keyword: static settings (``horizon``,
+    ``action_mode``, ``max_order``, ``x_low``, ``x_high``, ``obs_history``,
+    ``team_reward``, ``num_agents``), per-echelon arrays or scalars
+    (``holding_cost``, ``backlog_cost``, ``initial_*``), lead times
+    (``shipment_lead``/``order_lead`` fix them; ``*_lead_min``/``*_lead_max``
+    randomise them per shipment or order), the demand process (``demand`` one
+    of classic/uniform/normal/poisson/seasonal/trace and its settings) and
+    ``demand_trace``, which replays a given customer-demand path.
+    Raises ``ValueError`` naming the field and its allowed range.
+    """
+    scenario = _scenario(name)
+    unknown = sorted(set(overrides) - set(ALLOWED_OVERRIDES))
+    if unknown:
+        raise ValueError(f"unknown make() argument(s) {unknown}; allowed: {list(ALLOWED_OVERRIDES)}")
+
+    settings: dict[str, Any] = {
+        "holding_cost": scenario.holding_cost, "backlog_cost": scenario.backlog_cost,
+        "initial_inventory": scenario.initial_inventory, "initial_order": scenario.initial_order,
+        "initial_shipment": scenario.initial_shipment,
+        "x_low": scenario.x_range[0], "x_high": scenario.x_range[1],
+        "max_order": scenario.max_order, "horizon": scenario.horizon,
+        "reward_scale": 1.0, **_DEMAND_DEFAULTS, **scenario.demand,
+    }
+    settings.update(overrides)
+    num_agents = settings.get("num_agents", 4)
+    if isinstance(num_agents, bool) or not isinstance(num_agents, (int, np.integer)) or num_agents < 2:
+        raise ValueError(f"num_agents must be an integer >= 2, got {num_agents!r}")
+    if "demand_trace" in overrides:
+        settings["demand"] = "trace"
+
+    ship_min, ship_max = _lead_pair(settings, "shipment_lead", scenario.shipment_lead, num_agents)
+    order_min, order_max = _lead_pair(settings, "order_lead", scenario.order_lead, num_agents - 1)
+    per_echelon = {
+        key: _per_echelon(key, settings[key], num_agents)
+        for key in ("holding_cost", "backlog_cost", "initial_inventory", "initial_order", "initial_shipment")
+    }
+    horizon = settings["horizon"]
+    kind, thresholds, offset, trace, mean = _demand(settings, horizon)
+
+    config = EnvConfig(
+        num_agents=num_agents,
+        horizon=horizon,
+        action_mode=settings.get("action_mode", "absolute"),
+        max_order=settings["max_order"],
+        x_low=settings["x_low"],
+        x_high=settings["x_high"],
+        obs_history=settings.get("obs_history", 0),
+        team_reward=bool(settings.get("team_reward", False)),
+        demand_kind=kind,
+        ship_buffer=int(max(ship_max.max(), 1)) + 1,
+        order_buffer=int(order_max.max(initial=0)) + 1,
+        random_leads=bool(np.any(ship_min != ship_max) or np.any(order_min != order_max)),
+        trace_length=int(trace.size),
+        demand_table_size=int(thresholds.size),
+    )
+    obs_scale = settings.get("obs_scale", 1.0 / (4.0 * max(mean, 1.0)))
+    params = EnvParams(
+        holding_cost=as_float32(per_echelon["holding_cost"]),
+        backlog_cost=as_float32(per_echelon["backlog_cost"]),
+        shipment_lead_min=as_int32(ship_min),
+        shipment_lead_max=as_int32(ship_max),
+        order_lead_min=as_int32(order_min),
+        order_lead_max=as_int32(order_max),
+        initial_inventory=as_int32(per_echelon["initial_inventory"]),
+        initial_order=as_int32(per_echelon["initial_order"]),
+        initial_shipment=as_int32(per_echelon["initial_shipment"]),
+        demand_thresholds=_as_uint32(thresholds),
+        demand_offset=as_int32(offset),
+        classic_low=as_int32(settings["classic_low"]),
+        classic_high=as_int32(settings["classic_high"]),
+        classic_switch=as_int32(settings["classic_switch"]),
+        seasonal_mean=as_float32(settings["seasonal_mean"]),
+        seasonal_amplitude=as_float32(settings["seasonal_amplitude"]),
+        seasonal_period=as_float32(settings["seasonal_period"]),
+        demand_trace=as_int32(trace),
+        demand_mean=as_float32(mean),
+        reward_scale=as_float32(settings["reward_scale"]),
+        obs_scale=as_float32(obs_scale),
+    )
+    params.check_shapes(config)
+    return BeerGame(config), params
+
+
+def _scenario(name: str) -> Scenario:
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; known scenarios: {list(SCENARIOS)}")
+    return SCENARIOS[name]
+
+
+def _per_echelon(name: str, value: Any, length: int) -> np.ndarray:
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got {value!r}")
+    if array.ndim == 0:
+        return np.full((length,), array)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a scalar or have length {length}, got shape {array.shape}")
+    if array.size != length:
+        if array.size > 0 and np.all(array == array[0]):  # a uniform default fits any chain length
+            return np.full((length,), array[0])
+        raise ValueError(f"{name} must have length {length} (one per echelon), got {array.size}")
+    return array
+
+
+def _lead_pair(settings, prefix, default, length):
+    fixed = settings.get(prefix, default)
+    low = _per_echelon(f"{prefix}_min", settings.get(f"{prefix}_min", fixed), length)
+    high = _per_echelon(f"{prefix}_max", settings.get(f"{prefix}_max", fixed), length)
+    for label, values in ((f"{prefix}_min", low), (f"{prefix}_max", high)):
+        if np.any(values != np.round(values)):
+            raise ValueError(f"{label} must be whole periods, got {values.tolist()}")
+    floor = 1 if prefix == "shipment_lead" else 0
+    for label, values in ((f"{prefix}_min", low), (f"{prefix}_max", high)):
+        if np.any(values < floor):
+            raise ValueError(f"{label} must be >= {floor}, got {values.tolist()}")
+    if np.any(low > high):
+        raise ValueError(f"{prefix}_min must be <= {prefix}_max, got min={low.tolist()} max={high.tolist()}")
+    return low.astype(np.int32), high.astype(np.int32)
+
+
+def _demand(settings: dict[str, Any], horizon: int):
+    kind = settings["demand"]
+    if kind not in DEMAND_KINDS:
+        raise ValueError(f"demand must be one of {DEMAND_KINDS}, got {kind!r}")
+    trace = np.zeros((1,), np.int32)
+    thresholds, offset = demand_lib.thresholds_from_pmf(np.ones(1)), 0
+    if kind == "uniform":
+        thresholds, offset = demand_lib.uniform_table(int(settings["demand_low"]), int(settings["demand_high"]))
+        mean = 0.5 * (settings["demand_low"] + settings["demand_high"])
+    elif kind == "normal":
+        thresholds, offset = demand_lib.normal_table(float(settings["demand_mean"]), float(settings["demand_std"]))
+        mean = demand_lib.table_mean(thresholds, offset)
+    elif kind == "poisson":
+        thresholds, offset = demand_lib.poisson_table(float(settings["demand_rate"]))
+        mean = float(settings["demand_rate"])
+    elif kind == "seasonal":
+        thresholds, offset = demand_lib.noise_table(float(settings["seasonal_noise"]))
+        mean = float(settings["seasonal_mean"])
+    elif kind == "classic":
+        low, high = settings["classic_low"], settings["classic_high"]
+        mean = float(high)
+        if low < 0 or high < 0:
+            raise ValueError(f"classic_low and classic_high must be >= 0, got {low}, {high}")
+    else:
+        trace = np.asarray(settings.get("demand_trace"))
+        if trace.ndim != 1 or not np.issubdtype(trace.dtype, np.integer):
+            raise ValueError(f"demand_trace must be a 1-D integer array, got {trace!r}")
+        if trace.size < horizon:
+            raise ValueError(f"demand_trace must hold at least horizon={horizon} periods, got {trace.size}")
+        if np.any(trace < 0):
+            raise ValueError("demand_trace must be >= 0 everywhere")
+        mean = float(trace[:horizon].mean())
+    return kind, thresholds, offset, trace.astype(np.int32), float(mean)
+
+
+def _as_uint32(values: np.ndarray):
+    return jnp.asarray(np.asarray(values, dtype=np.uint32))
