@@ -1,0 +1,343 @@
+"""Env steps per second of ``jit(vmap(env.step))`` inside ``lax.scan``, compile time excluded.
+
+    python -m benchmarks.env_throughput                      # 1, 64, 1024, 4096, 16384 games
+    python -m benchmarks.env_throughput --num-games 4096 --repeats 9 --scenario seed-default
+
+One "env step" is one period of one game. Each timed call runs ``--steps``
+periods of every game from the same start, so every repeat does the same work;
+the first call compiles and is not timed. The figure is the median over
+``--repeats`` calls, with the min and max beside it.
+
+Policies in the loop:
+
+* ``random``: uniform random actions, drawn cheaply. Per period one threefry
+  block per game gives its key for ``env.step`` and one more gives a 32-bit
+  word, cut into 8-bit fields, one per agent, mapped onto the action range by
+  multiply-shift (a randint per agent per period would cost more than the env
+  itself).
+* ``base-stock``: absolute orders from ``jaxbeer.policies.base_stock`` through
+  ``env.step_orders``, which is what ``jaxbeer.optimize_base_stock`` runs.
+
+The scan carries the observation and the reward, so neither can be removed as
+dead code: a learner reads both every period. ``--harness-rng jax`` draws the
+per-game keys and action words with ``jax.random.bits`` instead of the fused
+threefry counter stream (``step_words``), to show what the harness costs.
+
+Results go to a JSON file in ``benchmarks/results/`` (with the machine: CPU
+model, cores, jax version, device) and a table on stdout. On a shared machine
+the absolute numbers move with the load; compare figures taken in one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxbeer
+from algorithms.common.config import ConfigError, check_int, exit_with_usage_error, parse_flags
+from jaxbeer.demand import threefry2x32, threefry_key_words
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_NUM_GAMES = (1, 64, 1024, 4096, 16384)
+POLICIES = ("random", "base-stock")
+HARNESS_RNGS = ("fused", "jax")
+
+
+# ------------------------------------------------------------- machine info
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_revision() -> str | None:
+    """``HEAD`` commit, with ``+dirty`` when the working tree has changes (read-only git calls)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def machine_info() -> dict:
+    device = jax.devices()[0]
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "jax_version": jax.__version__,
+        "jaxlib_version": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
+        "backend": jax.default_backend(),
+        "device": f"{device.platform}:{getattr(device, 'device_kind', str(device))}",
+        "num_devices": jax.device_count(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "git": git_revision(),
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _jaxlib_version() -> str | None:
+    try:
+        import jaxlib
+
+        return jaxlib.__version__
+    except (ImportError, AttributeError):
+        return None
+
+
+def default_output(prefix: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return RESULTS_DIR / f"{prefix}-{jax.default_backend()}-{stamp}.json"
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+# ------------------------------------------------------------------ timing
+def time_calls(run: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds per call of ``run`` (blocked on its result); the first, compiling call is not timed."""
+    jax.block_until_ready(run())
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run())
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def rate_summary(work: float, seconds: Sequence[float]) -> dict:
+    """Median and spread of ``work / seconds`` (e.g. env steps per second)."""
+    rates = np.asarray([work / s for s in seconds])
+    return {
+        "median": float(np.median(rates)),
+        "min": float(rates.min()),
+        "max": float(rates.max()),
+        "spread_pct": float(100.0 * (rates.max() - rates.min()) / np.median(rates)),
+        "seconds": [float(s) for s in seconds],
+    }
+
+
+# ------------------------------------------------------- per-game randomness
+def step_words(root_key: jax.Array, period: jax.Array, num_games: int, action_rows: int,
+               harness_rng: str = "fused") -> tuple[jax.Array, jax.Array]:
+    """One period's randomness for the harness: per-game env keys, uint32[2, num_games]
+    (key-major: row 0 and row 1 are the two key words), and action words,
+    uint32[action_rows, num_games].
+
+    ``fused``: Threefry-2x32 of ``root_key`` in counter mode with counter
+    ``(period, i)``, written out in plain ops so XLA fuses it into one
+    vectorised loop. Game ``g``'s key is the cipher output for ``i = g`` (both
+    halves, as ``jax.random.split`` makes keys); action words are the xor of the
+    halves for ``i = num_games * (1 + row) + g`` (as ``jax.random.bits`` does).
+    ``jax``: ``jax.random.split``/``bits`` of ``fold_in(root_key, period)``
+    (JAX's own lowering: a rolled loop on CPU).
+    """
+    if harness_rng == "jax":
+        key_for_period = jax.random.fold_in(root_key, period)
+        keys_key, words_key = jax.random.split(key_for_period)
+        game_keys = jax.random.split(keys_key, num_games).T
+        return game_keys, jax.random.bits(words_key, (action_rows, num_games), jnp.uint32)
+    key_words = threefry_key_words(root_key)
+    if key_words is None:
+        raise ValueError("harness_rng='fused' needs a threefry key")
+    # Keys and words are hashed separately, each over whole rows, so XLA emits
+    # straight vectorised loops (slicing one joint hash would not vectorise).
+    game = jnp.arange(num_games, dtype=jnp.uint32)
+    high, low = threefry2x32(key_words[0], key_words[1], jnp.broadcast_to(period.astype(jnp.uint32), game.shape),
+                             game)
+    counts = game[None, :] + jnp.uint32(num_games) * jnp.arange(1, 1 + action_rows, dtype=jnp.uint32)[:, None]
+    word_high, word_low = threefry2x32(key_words[0], key_words[1],
+                                       jnp.broadcast_to(period.astype(jnp.uint32), counts.shape), counts)
+    return jnp.stack([high, low]), word_high ^ word_low
+
+
+def actions_from_words(words: jax.Array, num_agents: int, num_actions: int, action_low: int) -> jax.Array:
+    """int32[N, A] actions from uint32 words[N, ceil(A/4)]: one 8-bit field per agent.
+
+    ``(field * num_actions) >> 8`` maps 0..255 onto the action range; the
+    small non-uniformity when ``num_actions`` does not divide 256 does not
+    matter for throughput.
+    """
+    agent = np.arange(num_agents)
+    fields = (words[:, agent // 4] >> jnp.asarray(8 * (agent % 4), jnp.uint32)) & jnp.uint32(0xFF)
+    scaled = (fields * jnp.uint32(num_actions)) >> jnp.uint32(8)
+    return scaled.astype(jnp.int32) + action_low
+
+
+def default_levels(env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, scenario: str) -> np.ndarray:
+    """Literature base-stock levels, or mean demand times the longest replenishment time."""
+    levels = jaxbeer.literature_levels(scenario)
+    if levels is not None and levels.shape == (env.num_agents,):
+        return levels
+    lead = np.asarray(params.shipment_lead_max) + np.append(np.asarray(params.order_lead_max), 0)
+    return np.round(float(params.demand_mean) * (lead + 1)).astype(np.int32)
+
+
+def make_rollout(env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, num_games: int, steps: int,
+                 policy: str, levels: np.ndarray | None = None, harness_rng: str = "fused"):
+    """A jitted ``run(key, state, obs) -> (state, obs, reward)`` over ``steps`` periods of ``num_games`` games."""
+    cfg = env.config
+    # Keys are key-major, [2, num_games], so each key word is one contiguous
+    # row; vmap reads them along axis 1. One action word per game per 4 agents.
+    action_rows = math.ceil(cfg.num_agents / 4) if policy == "random" else 0
+    step_random = jax.vmap(env.step, in_axes=(1, 0, 0, None))
+    step_orders = jax.vmap(env.step_orders, in_axes=(1, 0, 0, None))
+    order_up_to = jaxbeer.policies.base_stock(levels if levels is not None else np.zeros(cfg.num_agents))
+    base_stock_orders = jax.vmap(order_up_to, in_axes=(None, 0, None))
+
+    def period(carry, _):
+        # The words for this period were drawn at the end of the last one and
+        # carried, so they sit in a buffer: XLA would otherwise copy the hash
+        # into every fused consumer of the actions.
+        root_key, counter, game_keys, words, state, _, _ = carry
+        if policy == "random":
+            actions = actions_from_words(words.T, cfg.num_agents, cfg.num_actions, cfg.action_low)
+            obs, state, reward, _, _, _ = step_random(game_keys, state, actions, params)
+        else:
+            orders = base_stock_orders(None, state, params)
+            obs, state, reward, _, _, _ = step_orders(game_keys, state, orders, params)
+        counter = counter + 1
+        game_keys, words = step_words(root_key, counter, num_games, action_rows, harness_rng)
+        return (root_key, counter, game_keys, words, state, obs, reward), None
+
+    @jax.jit
+    def run(key, state, obs):
+        reward = jnp.zeros((num_games, cfg.num_agents), jnp.float32)
+        counter = jnp.uint32(0)
+        carry = (key, counter, *step_words(key, counter, num_games, action_rows, harness_rng), state, obs, reward)
+        (*_, state, obs, reward), _ = jax.lax.scan(period, carry, None, length=steps)
+        return state, obs, reward
+
+    return run
+
+
+def measure(env, params, num_games: int, steps: int, repeats: int, policy: str, key: jax.Array,
+            levels: np.ndarray | None = None, harness_rng: str = "fused") -> dict:
+    reset_key, run_key = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
+    run = make_rollout(env, params, num_games, steps, policy, levels, harness_rng)
+    seconds = time_calls(lambda: run(run_key, state, obs), repeats)
+    return {"num_games": num_games, "policy": policy, "steps": steps,
+            "env_steps_per_s": rate_summary(num_games * steps, seconds)}
+
+
+# --------------------------------------------------------------------- main
+@dataclasses.dataclass
+class Args:
+    num_games: tuple[int, ...] = DEFAULT_NUM_GAMES
+    """Batch sizes (games stepped at once by one vmapped step)."""
+    scenario: str = "seed-default"
+    """jaxbeer scenario (seed-default: Poisson(8) demand)."""
+    steps: int = 1000
+    """Periods per timed call."""
+    repeats: int = 5
+    """Timed calls per figure; the median and the spread are reported."""
+    policies: tuple[str, ...] = POLICIES
+    """random and/or base-stock."""
+    harness_rng: str = "fused"
+    """fused (threefry counter stream in plain ops) or jax (jax.random.split/bits)."""
+    seed: int = 0
+    out: str = ""
+    """JSON path; empty: benchmarks/results/env_throughput-<backend>-<time>.json."""
+
+    def validate(self) -> None:
+        if not self.num_games:
+            raise ConfigError("--num-games needs at least one value")
+        for value in self.num_games:
+            check_int("num_games", value, 1)
+        check_int("steps", self.steps, 1)
+        check_int("repeats", self.repeats, 1)
+        if self.scenario not in jaxbeer.scenario_names():
+            raise ConfigError(f"--scenario must be one of {list(jaxbeer.scenario_names())}, got {self.scenario!r}")
+        unknown = [p for p in self.policies if p not in POLICIES]
+        if unknown or not self.policies:
+            raise ConfigError(f"--policies must be among {list(POLICIES)}, got {list(self.policies)}")
+        if self.harness_rng not in HARNESS_RNGS:
+            raise ConfigError(f"--harness-rng must be one of {list(HARNESS_RNGS)}, got {self.harness_rng!r}")
+
+
+def parse_args(argv: Sequence[str] | None) -> Args:
+    """tyro flags; a bad flag or value prints one line and exits with status 2."""
+    args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
+    try:
+        args.validate()
+    except ConfigError as error:
+        exit_with_usage_error(str(error))
+    return args
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'policy':<11} {'games':>7} {'median steps/s':>16} {'min':>12} {'max':>12} {'spread':>7}")
+    for row in rows:
+        rate = row["env_steps_per_s"]
+        print(f"{row['policy']:<11} {row['num_games']:>7} {rate['median']:>16,.0f} {rate['min']:>12,.0f} "
+              f"{rate['max']:>12,.0f} {rate['spread_pct']:>6.0f}%")
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    env, params = jaxbeer.make(args.scenario)
+    levels = default_levels(env, params, args.scenario)
+    key = jax.random.PRNGKey(args.seed)
+    rows = []
+    for policy in args.policies:
+        for num_games in args.num_games:
+            key, sub = jax.random.split(key)
+            rows.append(measure(env, params, num_games, args.steps, args.repeats, policy, sub, levels,
+                                args.harness_rng))
+            rate = rows[-1]["env_steps_per_s"]
+            print(f"  {policy} {num_games} games: {rate['median']:,.0f} steps/s", file=sys.stderr, flush=True)
+    payload = {
+        "benchmark": "env_throughput",
+        "scenario": args.scenario,
+        "config": {"steps": args.steps, "repeats": args.repeats, "harness_rng": args.harness_rng,
+                   "seed": args.seed, "base_stock_levels": levels.tolist(),
+                   "env_config": {k: v for k, v in vars(env.config).items()}},
+        "machine": machine_info(),
+        "results": rows,
+    }
+    out = Path(args.out) if args.out else default_output("env_throughput")
+    write_json(out, payload)
+    print_table(rows)
+    print(f"wrote {out}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
