@@ -1,0 +1,254 @@
+"""The learner interface and the host loop over compiled chunks of updates.
+
+An algorithm file builds a ``Learner`` (pure functions, nothing compiled yet)
+and calls ``main``. The loop:
+
+1. parses and validates the CLI (exit 2 on a bad flag, before any tracing);
+2. vmaps ``init`` and a ``lax.scan`` of ``update`` over seeds, and compiles the
+   chunk ahead of time so steps/s exclude compilation;
+3. per chunk: runs it, stops on a non-finite loss (the last good checkpoint
+   stays), evaluates the greedy policy on fixed episodes against base-stock,
+   saves a checkpoint, appends one JSON line to ``log.jsonl``, moves the bar;
+4. at the end: the cost table on fresh episodes (``results.json``) and plots.
+
+``--resume DIR`` restores the state and the chunk counter and runs the same
+compiled chunk, so the result equals an uninterrupted run's bit for bit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from algorithms.common import checkpoint, evaluation, metrics as metrics_lib
+from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config
+from algorithms.common.team import Game, remember_reference
+
+LOG_FILE = "log.jsonl"
+CONFIG_FILE = "config.json"
+RESULTS_FILE = "results.json"
+
+
+class Learner(NamedTuple):
+    """What an algorithm hands the host loop. Every function is pure and unbatched (one seed)."""
+
+    game: Game
+    init: Callable[[jax.Array], Any]  # key -> train_state (a pytree of arrays)
+    update: Callable[[Any], tuple[Any, dict]]  # train_state -> (train_state, metrics of one update)
+    act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (policy_params, obs[A, F], key) -> int32[A], greedy
+    policy_params: Callable[[Any], Any]  # train_state -> the parameters ``act`` needs
+    num_updates: int  # updates per seed over the whole run
+    env_steps_per_update: int  # env steps (periods of one game) per update per seed
+
+
+def make_train(learner: Learner) -> Callable[[jax.Array], tuple[Any, dict]]:
+    """``train(key) -> (final train_state, metrics stacked over updates)``; pure, jit- and vmap-able."""
+
+    def train(key):
+        state = learner.init(key)
+        return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=learner.num_updates)
+
+    return train
+
+
+def chunk_function(learner: Learner, updates_per_chunk: int) -> Callable[[Any], tuple[Any, dict]]:
+    """``updates_per_chunk`` updates in one ``lax.scan``, vmapped over a leading seed axis."""
+
+    def chunk(state):
+        return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=updates_per_chunk)
+
+    return jax.vmap(chunk)
+
+
+def schedule(learner: Learner, num_chunks: int) -> tuple[int, int]:
+    """(chunks, updates per chunk): at most ``num_chunks`` equal chunks covering the updates (rounded down)."""
+    num_chunks = max(1, min(num_chunks, learner.num_updates))
+    return num_chunks, max(1, learner.num_updates // num_chunks)
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0), num_seeds)
+
+
+def eval_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(key for the chunk-boundary evaluations, key for the final fresh evaluation)."""
+    root = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+
+
+def main(config_cls: type[CommonConfig], make_learner: Callable[[Any], Learner], algorithm: str,
+         argv: Sequence[str] | None = None, description: str | None = None) -> Path:
+    """The CLI of an algorithm: ``python -m algorithms.<algorithm> --flags``."""
+    config = parse_config(config_cls, argv, description)
+    if config.resume:
+        saved = json.loads((Path(config.resume) / CONFIG_FILE).read_text())
+        if saved.get("algorithm") != algorithm:
+            exit_with_usage_error(f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, "
+                                  f"not {algorithm!r}")
+    try:
+        learner = make_learner(config)
+    except ConfigError as error:
+        exit_with_usage_error(str(error))
+    return run(config, learner, algorithm)
+
+
+def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{algorithm}-{config.scenario}-{stamp}"
+
+
+def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
+    """The host loop; returns the run directory. Exits with status 1 on a non-finite loss."""
+    game = learner.game
+    run_dir = Path(config.resume or config.run_dir or default_run_dir(config, algorithm))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    num_chunks, updates_per_chunk = schedule(learner, config.num_chunks)
+    steps_per_chunk = updates_per_chunk * learner.env_steps_per_update  # per seed
+
+    keys = seed_keys(config.seed, config.num_seeds)
+    init = jax.jit(jax.vmap(learner.init))
+    if config.resume:
+        state, host = checkpoint.load(run_dir, jax.eval_shape(init, keys))
+        start_chunk = int(host["chunk"])
+        _truncate_log(run_dir / LOG_FILE, start_chunk)
+    else:
+        (run_dir / CONFIG_FILE).write_text(json.dumps(
+            {"algorithm": algorithm, "learner_kind": config.learner_kind, "config": config.to_json(),
+             "team": list(game.team.kinds), "base_stock": game.reference, "reward_scale": game.reward_scale,
+             "chunks": num_chunks, "updates_per_chunk": updates_per_chunk,
+             "env_steps_per_update": learner.env_steps_per_update}, indent=1))
+        (run_dir / LOG_FILE).write_text("")
+        state, start_chunk = init(keys), 0
+        host = {"chunk": 0, "train_seconds": 0.0}
+
+    compile_start = time.perf_counter()
+    chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()
+    compile_seconds = time.perf_counter() - compile_start
+
+    chunk_eval_key, final_eval_key = eval_keys(config.seed)
+    base_stock_team = evaluation.comparison_teams(game.team)["all base_stock"]
+    base_stock_eval = evaluation.evaluate_heuristic(game.env, game.params, base_stock_team, chunk_eval_key,
+                                                    config.eval_episodes)["team_cost_mean"]
+
+    bar = _progress(config, num_chunks, start_chunk, algorithm)
+    print(f"[{algorithm}] run dir {run_dir}; {num_chunks} chunks x {updates_per_chunk} updates x "
+          f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s); team {','.join(game.team.kinds)}; "
+          f"compile {compile_seconds:.1f}s", file=sys.stderr)
+    chunks_run = 0
+    for chunk_index in range(start_chunk, num_chunks):
+        start = time.perf_counter()
+        new_state, chunk_metrics = chunk(state)
+        jax.block_until_ready(new_state)
+        seconds = time.perf_counter() - start
+        chunk_metrics = jax.device_get(chunk_metrics)
+        if not metrics_lib.all_finite(chunk_metrics):
+            bad = sorted(k for k, v in chunk_metrics.items() if not np.all(np.isfinite(np.asarray(v))))
+            _append_log(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
+            if bar is not None:
+                bar.close()
+            print(f"error: non-finite {', '.join(bad)} in chunk {chunk_index + 1}; stopped. The last good "
+                  f"checkpoint (after chunk {chunk_index}) is in {run_dir}", file=sys.stderr)
+            raise SystemExit(1)
+        state = new_state
+        host["train_seconds"] = float(host["train_seconds"]) + seconds
+        evals = evaluation.evaluate_learned(game.env, game.params, game.team, learner.act,
+                                            jax.vmap(learner.policy_params)(state), chunk_eval_key,
+                                            config.eval_episodes, num_seeds=config.num_seeds)
+        eval_costs = [e["team_cost_mean"] for e in evals]
+        record = {
+            "chunk": chunk_index + 1,
+            "update": (chunk_index + 1) * updates_per_chunk,
+            "env_steps": (chunk_index + 1) * steps_per_chunk,
+            "env_steps_all_seeds": (chunk_index + 1) * steps_per_chunk * config.num_seeds,
+            "steps_per_s": steps_per_chunk * config.num_seeds / seconds,
+            "chunk_seconds": seconds,
+            "compile_seconds": compile_seconds,
+            **metrics_lib.reduce_chunk(chunk_metrics),
+            "eval_team_cost": float(np.mean(eval_costs)),
+            "eval_team_cost_per_seed": eval_costs,
+            "eval_agent_cost": np.mean([e["agent_cost_mean"] for e in evals], axis=0).tolist(),
+            "base_stock_eval_team_cost": base_stock_eval,
+            "eval_gap_vs_base_stock": float(np.mean(eval_costs)) / base_stock_eval - 1.0,
+        }
+        host["chunk"] = chunk_index + 1
+        _append_log(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
+        checkpoint.save(run_dir, state, host)
+        chunks_run += 1
+        if bar is not None:
+            bar.set_postfix(train=_fmt(record.get("episode_team_cost")), greedy=_fmt(record["eval_team_cost"]),
+                            base_stock=_fmt(base_stock_eval), sps=f"{record['steps_per_s']:.3g}")
+            bar.update(1)
+        if config.stop_after_chunks and chunks_run >= config.stop_after_chunks and chunk_index + 1 < num_chunks:
+            if bar is not None:
+                bar.close()
+            print(f"[{algorithm}] stopped after {chunks_run} chunk(s); continue with --resume {run_dir}",
+                  file=sys.stderr)
+            return run_dir
+    if bar is not None:
+        bar.close()
+    finish(config, learner, state, run_dir, final_eval_key)
+    return run_dir
+
+
+def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, key: jax.Array) -> None:
+    """Cost table on fresh episodes and plots."""
+    game = learner.game
+    policy_params = jax.vmap(learner.policy_params)(state)
+    rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params, key,
+                                 config.eval_episodes, num_seeds=config.num_seeds)
+    (run_dir / RESULTS_FILE).write_text(json.dumps({"eval_episodes": config.eval_episodes, "rows": rows}, indent=1))
+    print(evaluation.format_table(rows))
+    if config.plots:
+        from algorithms.common import plots  # matplotlib is only needed here
+
+        plots.write_all(run_dir, game, learner.act, jax.tree.map(lambda x: x[0], policy_params), key)
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], CommonConfig, Learner, Any]:
+    """(saved run description, config, learner, train_state with a seed axis) of a finished or partial run."""
+    import importlib
+
+    run_dir = Path(run_dir)
+    saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    module = importlib.import_module(f"algorithms.{saved['algorithm']}")
+    config = module.Config.from_json(saved["config"])
+    if isinstance(saved.get("base_stock"), dict) and "key" in saved["base_stock"]:
+        remember_reference(saved["base_stock"])
+    learner = module.make_learner(config)
+    template = jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds))
+    state, _ = checkpoint.load(run_dir, template)
+    return saved, config, learner, state
+
+
+def _progress(config: CommonConfig, num_chunks: int, start_chunk: int, algorithm: str):
+    if not config.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=num_chunks, initial=start_chunk, desc=algorithm, unit="chunk", file=sys.stderr)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, chunks_done: int) -> None:
+    """Drop log lines written after the checkpoint being resumed (a crash between log and save)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("chunk", 0) <= chunks_done and "stopped" not in json.loads(line)]
+    path.write_text("".join(line + "\n" for line in kept))
+

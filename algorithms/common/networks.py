@@ -1,0 +1,128 @@
+"""Flax networks and the wrapper that shares them across echelons or gives each its own.
+
+Modules return plain arrays (logits, values, Q-values); ``categorical`` wraps
+logits in a distrax distribution. ``AgentNetwork`` applies one module to
+stacked per-agent inputs ``x[..., A, F]``: with ``share=True`` one parameter set
+serves every echelon (tell them apart with ``with_agent_id``); with
+``share=False`` the parameters carry a leading agent axis and each echelon's
+slice sees only its own inputs, so actor and critic can never disagree about
+agent order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _dense(features: int, scale: float) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale),
+                    bias_init=nn.initializers.zeros)
+
+
+class MLP(nn.Module):
+    """tanh torso then a linear head of ``out_features`` (no head if 0)."""
+
+    hidden_sizes: Sequence[int]
+    out_features: int = 0
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for width in self.hidden_sizes:
+            x = nn.tanh(_dense(width, float(np.sqrt(2.0)))(x))
+        if self.out_features:
+            x = _dense(self.out_features, self.out_scale)(x)
+        return x
+
+
+class PolicyHead(nn.Module):
+    """Logits over the discrete actions. A small final scale makes the initial policy
+    ``softmax(initial_logits)`` whatever the input (uniform when ``initial_logits`` is None)."""
+
+    hidden_sizes: Sequence[int]
+    num_actions: int
+    initial_logits: tuple[float, ...] | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        torso = MLP(self.hidden_sizes)(x)
+        bias_init = nn.initializers.zeros
+        if self.initial_logits is not None:
+            prior = jnp.asarray(self.initial_logits, jnp.float32)
+            bias_init = lambda key, shape, dtype=jnp.float32: prior.astype(dtype)  # noqa: E731
+        return nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01), bias_init=bias_init)(torso)
+
+
+class ValueHead(nn.Module):
+    """A scalar state value (trailing axis removed)."""
+
+    hidden_sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return MLP(self.hidden_sizes, 1, out_scale=1.0)(x)[..., 0]
+
+
+class QHead(nn.Module):
+    """One Q-value per discrete action."""
+
+    hidden_sizes: Sequence[int]
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return MLP(self.hidden_sizes, self.num_actions, out_scale=1.0)(x)
+
+
+def categorical(logits: jax.Array) -> distrax.Categorical:
+    return distrax.Categorical(logits=logits)
+
+
+def symlog(x: jax.Array) -> jax.Array:
+    """``sign(x) * log(1 + |x|)``: keeps small counts nearly linear and stops large backlogs
+    from saturating the tanh torso."""
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def with_agent_id(obs: jax.Array, enabled: bool = True) -> jax.Array:
+    """Append the echelon's one-hot to ``obs[..., A, F]`` -> ``[..., A, F + A]``."""
+    if not enabled:
+        return obs
+    num_agents = obs.shape[-2]
+    one_hot = jnp.broadcast_to(jnp.eye(num_agents, dtype=obs.dtype), obs.shape[:-2] + (num_agents, num_agents))
+    return jnp.concatenate([obs, one_hot], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentNetwork:
+    """One module applied per echelon, with shared or per-echelon parameters."""
+
+    module: nn.Module
+    num_agents: int
+    share: bool
+
+    def init(self, key: jax.Array, sample: jax.Array) -> Any:
+        """``sample`` is one step's input ``[A, F]`` (or ``[F]`` for a centralised input)."""
+        if self.share:
+            return self.module.init(key, sample)
+        keys = jax.random.split(key, self.num_agents)
+        per_agent = sample if sample.ndim >= 2 and sample.shape[-2] == self.num_agents else None
+        if per_agent is None:
+            return jax.vmap(lambda k: self.module.init(k, sample))(keys)
+        return jax.vmap(lambda k, x: self.module.init(k, x), in_axes=(0, -2))(keys, sample)
+
+    def apply(self, params: Any, x: jax.Array) -> jax.Array:
+        """``x[..., A, F]`` -> ``out[..., A, ...]``; echelon ``k`` of the output saw only ``x[..., k, :]``."""
+        if self.share:
+            return self.module.apply(params, x)
+        moved = jnp.moveaxis(x, -2, 0)  # [A, ..., F]
+        out = jax.vmap(self.module.apply)(params, moved)  # [A, ..., out...]
+        batch_dims = x.ndim - 2
+        return jnp.moveaxis(out, 0, batch_dims)

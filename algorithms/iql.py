@@ -1,0 +1,34 @@
+"""IQL: independent double DQN for every learning echelon of the beer game.
+
+    python -m algorithms.iql --num-envs 16
+    python -m algorithms.iql --agents iql,base_stock,base_stock,base_stock
+    python -m algorithms.iql --no-team-reward --n-step 3
+
+Each echelon regresses its own Q-values on the reward the env gives it: the
+team cost by default, its own echelon's cost with ``--no-team-reward``. No
+mixer: the value-based core of ``algorithms/value_based.py`` with
+``mixer = "none"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from algorithms import value_based
+
+
+@dataclasses.dataclass
+class Config(value_based.ValueBasedConfig):
+    """IQL on the beer game: independent double DQN per echelon, shared parameters by default."""
+
+    learner_kind: ClassVar[str] = "iql"
+    mixer: ClassVar[str] = "none"
+
+
+make_learner = value_based.make_learner
+make_train = value_based.make_train
+main = value_based.entry_point(Config, "iql")
+
+if __name__ == "__main__":
+    main()

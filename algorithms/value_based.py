@@ -1,0 +1,358 @@
+"""Value-based MARL on the beer game: IQL, VDN and QMIX as one core plus a mixer choice.
+
+``algorithms/iql.py``, ``vdn.py`` and ``qmix.py`` only pick the mixer; this file
+holds everything else. Read it top to bottom: the config, the networks (one
+Q-network per echelon, shared with an agent-id one-hot by default, and the
+QMIX mixer), the TD target, then ``make_learner`` for the shared host loop.
+
+One update: every game takes one epsilon-greedy step and the step goes into
+the replay buffer, which lives on device inside the compiled program; then,
+once ``learning_starts`` transitions are stored, ``gradient_steps`` double-Q
+steps on sampled batches, with a hard target-network copy every
+``target_update_period`` gradient steps.
+
+The mixer decides what is regressed:
+
+* ``none`` (IQL): each learning echelon's own ``Q_i`` on the reward the env
+  gives it (the team cost by default, its own cost with ``--no-team-reward``);
+* ``vdn``: ``Q_tot = sum_i Q_i`` on the team reward;
+* ``qmix``: ``Q_tot = f(Q_1..Q_n; s)`` on the team reward, with ``f`` monotonic
+  in every ``Q_i`` because hypernetworks on ``env.global_state`` produce
+  absolute-valued mixing weights; so each echelon's greedy action is also
+  greedy for ``Q_tot``.
+
+The beer game only truncates. A target bootstraps from the value of the
+pre-reset observation (``Step.final_obs``, and for QMIX the global state of
+``Step.final_state``); only a termination (never, here) drops the bootstrap.
+With ``n_step > 1`` the return stops at the end of an episode inside the window
+and bootstraps there.
+
+Mixed teams (``--agents iql,base_stock,base_stock,base_stock``): heuristic
+echelons order for themselves inside the same rollout; only learning echelons
+enter the loss and the mixer, and the team reward covers the whole chain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from algorithms.common import metrics, replay, team as team_lib
+from algorithms.common.config import CommonConfig, ConfigError, check_int
+from algorithms.common.loop import Learner, main as loop_main, make_train as train_from_learner
+from algorithms.common.networks import AgentNetwork, QHead, with_agent_id
+
+MIXERS = ("none", "vdn", "qmix")
+
+
+# ---------------------------------------------------------------- config
+@dataclasses.dataclass
+class ValueBasedConfig(CommonConfig):
+    """Every flag of the shared loop plus the Q-learning hyperparameters."""
+
+    learner_kind: ClassVar[str] = "iql"
+    mixer: ClassVar[str] = "none"  # fixed by the entry point, not a flag
+
+    num_envs: int = 16
+    """Parallel games per seed; each update advances every game one period."""
+    total_timesteps: int = 4_000_000
+    """Env steps (periods of one game) per seed."""
+    gamma: float = 0.95
+    """Discount. Lower than PPO's 0.99: an order's effect is felt within about ten periods, and a shorter
+    horizon keeps the small gaps between actions' values above the Q-network's error."""
+    lr: float = 5e-4
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run (steadies the final greedy policy)."""
+    max_grad_norm: float = 10.0
+    batch_size: int = 256
+    """Transitions (or n-step windows) per gradient step."""
+    gradient_steps: int = 1
+    """Gradient steps per update (per vector step of all games)."""
+    buffer_size: int = 65_536
+    """Replay capacity in transitions, summed over games (the oldest are overwritten)."""
+    learning_starts: int = 8_192
+    """Transitions collected before the first gradient step."""
+    target_update_period: int = 500
+    """Gradient steps between copies of the online network into the target network."""
+    double_q: bool = True
+    """Pick the next action with the online network, value it with the target network."""
+    n_step: int = 3
+    """Steps of reward before the bootstrap (1: one-step Q-learning)."""
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_fraction: float = 0.3
+    """Fraction of total_timesteps over which epsilon decays linearly from start to end."""
+    huber_delta: float = 0.0
+    """Huber loss threshold on the TD error; 0: squared error."""
+    mixer_embed_dim: int = 32
+    """QMIX: width of the mixing layer."""
+    hypernet_hidden: int = 64
+    """QMIX: hidden width of the hypernetworks that produce the mixing weights."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.mixer not in MIXERS:
+            raise ConfigError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
+        for name, low in (("batch_size", 1), ("gradient_steps", 1), ("buffer_size", 1), ("learning_starts", 0),
+                          ("target_update_period", 1), ("n_step", 1), ("mixer_embed_dim", 1),
+                          ("hypernet_hidden", 1)):
+            check_int(name, getattr(self, name), low)
+        for name, low, high in (("lr", 0.0, 1.0), ("epsilon_start", 0.0, 1.0), ("epsilon_end", 0.0, 1.0),
+                                ("epsilon_decay_fraction", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not (low <= value <= high) or (name == "lr" and value == 0.0):
+                bracket = "(" if name == "lr" else "["
+                raise ConfigError(f"--{name.replace('_', '-')} must be in {bracket}{low}, {high}], got {value}")
+        for name in ("max_grad_norm", "huber_delta"):
+            value = getattr(self, name)
+            if not (0.0 <= value < float("inf")) or (name == "max_grad_norm" and value == 0.0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be finite and "
+                                  f"{'> 0' if name == 'max_grad_norm' else '>= 0'}, got {value}")
+        if self.total_timesteps < self.num_envs:
+            raise ConfigError(f"--total-timesteps must be >= num_envs = {self.num_envs} (one update), "
+                              f"got {self.total_timesteps}")
+        if self.buffer_size < self.num_envs * self.n_step:
+            raise ConfigError(f"--buffer-size must be >= num_envs * n_step = {self.num_envs * self.n_step}, "
+                              f"got {self.buffer_size}")
+        if self.mixer != "none" and not self.team_reward:
+            raise ConfigError(f"--no-team-reward: {self.learner_kind} learns a team value from the team reward; "
+                              f"use iql for individual rewards")
+
+    @property
+    def buffer_steps(self) -> int:
+        """Capacity along the buffer's time axis (vector steps of all games)."""
+        return max(self.buffer_size // self.num_envs, self.n_step)
+
+
+# -------------------------------------------------------------- networks
+class QMixer(nn.Module):
+    """``Q_tot = w2 . elu(W1 q + b1) + V(s)`` with ``W1, w2 >= 0`` produced from ``s`` by hypernetworks.
+
+    The hypernetworks' hidden units are tanh, so the mixing weights stay bounded however large the
+    inventories and backlogs in ``s`` grow (they do under early, random play); with ReLU units the weights
+    grow with ``s`` and ``Q_tot`` with its square, which made early QMIX training diverge here.
+    """
+
+    embed_dim: int
+    hypernet_hidden: int
+
+    @nn.compact
+    def __call__(self, agent_q: jax.Array, global_state: jax.Array) -> jax.Array:
+        """``agent_q[..., n]``, ``global_state[..., G]`` -> ``Q_tot[..., 1]``."""
+        num_agents = agent_q.shape[-1]
+
+        def hypernet(name, features):
+            hidden = nn.tanh(nn.Dense(self.hypernet_hidden, name=f"{name}_hidden")(global_state))
+            return nn.Dense(features, name=name)(hidden)
+
+        w1 = jnp.abs(hypernet("w1", num_agents * self.embed_dim))
+        w1 = w1.reshape(agent_q.shape[:-1] + (num_agents, self.embed_dim))
+        hidden = nn.elu(jnp.einsum("...n,...ne->...e", agent_q, w1) + hypernet("b1", self.embed_dim))
+        w2 = jnp.abs(hypernet("w2", self.embed_dim))
+        # The state-dependent bias V(s) does not touch monotonicity, so it is unconstrained.
+        return jnp.sum(hidden * w2, axis=-1, keepdims=True) + hypernet("v", 1)
+
+
+def mix(mixer: str, mixer_module: QMixer | None, mixer_params: Any, chosen_q: jax.Array,
+        global_state: jax.Array | None) -> jax.Array:
+    """Learners' chosen ``Q_i`` ``[..., n]`` -> the regressed values ``[..., M]``
+    (``M = n`` for none, 1 for vdn and qmix)."""
+    if mixer == "none":
+        return chosen_q
+    if mixer == "vdn":
+        return jnp.sum(chosen_q, axis=-1, keepdims=True)
+    return mixer_module.apply(mixer_params, chosen_q, global_state)
+
+
+# ------------------------------------------------------------ TD targets
+def n_step_targets(rewards: jax.Array, terminated: jax.Array, truncated: jax.Array,
+                   next_values: jax.Array, gamma: float) -> jax.Array:
+    """Target for the first step of windows of ``L`` consecutive steps.
+
+    ``rewards[..., L, M]``; ``terminated``/``truncated[..., L]`` of the step that
+    produced each next observation; ``next_values[..., L, M]``: the target value
+    of each step's next observation (the pre-reset one where an episode ended).
+    The discounted sum runs to the window's end or the first episode end and
+    bootstraps from that step's ``next_values``; a termination drops the
+    bootstrap, a truncation keeps it.
+    """
+    length = rewards.shape[-2]
+    ended = jnp.logical_or(terminated, truncated)[..., None]
+    alive = 1.0 - terminated[..., None].astype(rewards.dtype)
+    target = next_values[..., length - 1, :]
+    for k in reversed(range(length)):
+        if k < length - 1:  # an episode that ended at step k bootstraps there, not from the next one
+            target = jnp.where(ended[..., k, :], next_values[..., k, :], target)
+        target = rewards[..., k, :] + gamma * alive[..., k, :] * target
+    return target
+
+
+def epsilon_greedy(key: jax.Array, q_values: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """int32 action indices for ``q_values[..., N]``: uniform with probability ``epsilon``, else greedy."""
+    explore_key, action_key = jax.random.split(key)
+    greedy = jnp.argmax(q_values, axis=-1)
+    uniform = jax.random.randint(action_key, greedy.shape, 0, q_values.shape[-1])
+    explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
+    return jnp.where(explore, uniform, greedy).astype(jnp.int32)
+
+
+# ------------------------------------------------------------ the learner
+class TrainState(NamedTuple):
+    online: dict  # {"agent": Q-network params, "mixer": QMIX params or {}}
+    target: dict
+    opt_state: Any
+    buffer: replay.ReplayBuffer
+    env_state: Any  # batched EnvState [E]
+    obs: jax.Array  # float32[E, A, F]
+    running_cost: jax.Array  # float32[E, A], cost of each game's unfinished episode
+    env_steps: jax.Array  # int32[], transitions collected (epsilon schedule, learning start)
+    num_gradient_steps: jax.Array  # int32[] (target copies)
+    key: jax.Array
+
+
+def make_learner(config: ValueBasedConfig) -> Learner:
+    game = team_lib.make_game(config)
+    env, env_params, team = game.env, game.params, game.team
+    mixer = config.mixer
+    num_agents, num_actions, num_envs = env.num_agents, env.config.num_actions, config.num_envs
+    learner_ids = np.asarray(team.learner_indices, np.int32)
+    hidden = tuple(int(h) for h in config.hidden_sizes)
+    q_network = AgentNetwork(QHead(hidden, num_actions), num_agents, config.share_params)
+    mixer_module = QMixer(config.mixer_embed_dim, config.hypernet_hidden) if mixer == "qmix" else None
+    num_updates = config.total_timesteps // num_envs
+    learning_rate = (optax.linear_schedule(config.lr, 0.0, max(num_updates * config.gradient_steps, 1))
+                     if config.anneal_lr else config.lr)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                            optax.adam(learning_rate, eps=1e-5))
+    decay_steps = max(int(config.epsilon_decay_fraction * config.total_timesteps), 1)
+    epsilon_schedule = optax.linear_schedule(config.epsilon_start, config.epsilon_end, decay_steps)
+    reward_scale = jnp.float32(game.reward_scale)
+
+    def agent_q(agent_params, obs):
+        """obs[..., A, F] -> Q[..., A, N]."""
+        return q_network.apply(agent_params, with_agent_id(obs, config.agent_id))
+
+    def global_states(env_state):
+        return jax.vmap(env.global_state, in_axes=(0, None))(env_state, env_params)
+
+    def init(key):
+        agent_key, mixer_key, reset_key, key = jax.random.split(key, 4)
+        obs, env_state = team_lib.reset(env, reset_key, env_params, num_envs)
+        online = {"agent": q_network.init(agent_key, with_agent_id(obs[0], config.agent_id)), "mixer": {}}
+        if mixer_module is not None:
+            online["mixer"] = mixer_module.init(mixer_key, jnp.zeros((len(learner_ids),)),
+                                                jnp.zeros((env.global_state_dim,)))
+        no_action = jnp.zeros((num_envs, num_agents), jnp.int32)
+        example = jax.eval_shape(lambda: transition_of(obs, env_state, no_action, team_lib.vector_step(
+            env, team, reset_key, env_state, no_action, env_params)))
+        buffer = replay.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example), config.buffer_steps)
+        return TrainState(online=online, target=jax.tree.map(jnp.copy, online), opt_state=optimizer.init(online),
+                          buffer=buffer, env_state=env_state, obs=obs,
+                          running_cost=jnp.zeros((num_envs, num_agents), jnp.float32),
+                          env_steps=jnp.int32(0), num_gradient_steps=jnp.int32(0), key=key)
+
+    def transition_of(obs, env_state, action, step):
+        """What the buffer stores for one vector step of all games."""
+        if mixer == "none":
+            reward = step.reward  # [E, A]: the env's reward (team cost unless --no-team-reward)
+        else:
+            reward = -jnp.sum(step.cost, axis=-1, keepdims=True) * reward_scale  # [E, 1]
+        transition = {"obs": obs, "action": action, "reward": reward, "next_obs": step.final_obs,
+                      "terminated": step.terminated, "truncated": step.truncated}
+        if mixer == "qmix":
+            transition["state"] = global_states(env_state)
+            transition["next_state"] = global_states(step.final_state)
+        return transition
+
+    # -------------------------------------------------------------- loss
+    def chosen(q, action):
+        """Learners' Q of the given action indices: q[..., A, N], action[..., A] -> [..., n]."""
+        return jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0][..., learner_ids]
+
+    def loss_fn(online, target, batch):
+        """``batch`` leaves ``[B, L, ...]``: n-step windows starting at the transition being regressed."""
+        first = jax.tree.map(lambda x: x[:, 0], batch)
+        predicted = mix(mixer, mixer_module, online["mixer"], chosen(agent_q(online["agent"], first["obs"]),
+                                                                     first["action"]), first.get("state"))
+        next_q = agent_q(target["agent"], batch["next_obs"])  # [B, L, A, N]
+        selector = agent_q(online["agent"], batch["next_obs"]) if config.double_q else next_q
+        next_action = jnp.argmax(selector, axis=-1).astype(jnp.int32)
+        next_values = mix(mixer, mixer_module, target["mixer"], chosen(next_q, next_action),
+                          batch.get("next_state"))  # [B, L, M]
+        rewards = batch["reward"][..., learner_ids] if mixer == "none" else batch["reward"]
+        targets = jax.lax.stop_gradient(n_step_targets(
+            jnp.broadcast_to(rewards, next_values.shape), batch["terminated"], batch["truncated"], next_values,
+            config.gamma))
+        td_error = predicted - targets
+        if config.huber_delta > 0:
+            loss = jnp.mean(optax.huber_loss(td_error, delta=config.huber_delta))
+        else:
+            loss = jnp.mean(td_error ** 2)
+        return loss, {"loss": loss, "q_taken": jnp.mean(predicted), "td_abs": jnp.mean(jnp.abs(td_error))}
+
+    def learn(state: TrainState, buffer, key):
+        def gradient_step(carry, step_key):
+            online, target, opt_state, count = carry
+            batch = replay.sample(buffer, step_key, config.batch_size, config.n_step)
+            grads, stats = jax.grad(loss_fn, has_aux=True)(online, target, batch)
+            updates, opt_state = optimizer.update(grads, opt_state, online)
+            online = optax.apply_updates(online, updates)
+            count = count + 1
+            copy = count % config.target_update_period == 0
+            target = jax.tree.map(lambda o, t: jnp.where(copy, o, t), online, target)
+            return (online, target, opt_state, count), stats
+
+        carry = (state.online, state.target, state.opt_state, state.num_gradient_steps)
+        carry, stats = jax.lax.scan(gradient_step, carry, jax.random.split(key, config.gradient_steps))
+        return carry, jax.tree.map(jnp.mean, stats)
+
+    def skip(state: TrainState, buffer, key):
+        zero = jnp.float32(0)
+        return ((state.online, state.target, state.opt_state, state.num_gradient_steps),
+                {"loss": zero, "q_taken": zero, "td_abs": zero})
+
+    # ------------------------------------------------------------ update
+    def update(state: TrainState):
+        key, act_key, step_key, learn_key = jax.random.split(state.key, 4)
+        epsilon = epsilon_schedule(state.env_steps)
+        action = epsilon_greedy(act_key, agent_q(state.online["agent"], state.obs), epsilon)
+        step = team_lib.vector_step(env, team, step_key, state.env_state, action, env_params)
+        buffer = replay.add(state.buffer, transition_of(state.obs, state.env_state, action, step))
+        done = jnp.logical_or(step.terminated, step.truncated)
+        running_cost, finished = metrics.track_episodes(state.running_cost, step.cost, done)
+        env_steps = state.env_steps + num_envs
+        ready = jnp.logical_and(env_steps >= config.learning_starts, replay.can_sample(buffer, config.n_step))
+        (online, target, opt_state, count), stats = jax.lax.cond(ready, learn, skip, state, buffer, learn_key)
+        state = TrainState(online=online, target=target, opt_state=opt_state, buffer=buffer,
+                           env_state=step.state, obs=step.obs, running_cost=running_cost, env_steps=env_steps,
+                           num_gradient_steps=count, key=key)
+        return state, {**stats, "epsilon": epsilon, "learning": ready.astype(jnp.float32), **finished}
+
+    def act(agent_params, obs, key):
+        """Greedy action indices of one game: obs[A, F] -> int32[A]."""
+        return jnp.argmax(agent_q(agent_params, obs), axis=-1).astype(jnp.int32)
+
+    return Learner(game=game, init=init, update=update, act=act,
+                   policy_params=lambda state: state.online["agent"],
+                   num_updates=num_updates, env_steps_per_update=num_envs)
+
+
+def make_train(config: ValueBasedConfig):
+    """``train(key) -> (final TrainState, per-update metrics)``, pure and jittable."""
+    return train_from_learner(make_learner(config))
+
+
+def entry_point(config_cls: type[ValueBasedConfig], algorithm: str) -> Callable:
+    """``main(argv=None)`` of ``python -m algorithms.<algorithm>``."""
+
+    def main(argv=None):
+        return loop_main(config_cls, make_learner, algorithm, argv, description=config_cls.__doc__)
+
+    return main
+

@@ -1,0 +1,225 @@
+"""Policy-quality leaderboard: every learner on every scenario, against optimised base-stock.
+
+    python -m benchmarks.leaderboard --budget-minutes 60
+    python -m benchmarks.leaderboard --quick          # the tiny version CI runs
+
+Cells are (scenario, setting, algorithm), with two settings: every echelon
+learning, and a learned retailer with Sterman co-players. Each cell trains
+``--num-seeds`` seeds at once (vmapped in one compiled program) through the
+algorithm's own host loop, then evaluates the greedy policy of every seed on
+``--eval-episodes`` fresh episodes; the same episodes score the optimised
+base-stock team, Sterman and pass-through.
+
+The budget is wall-clock training time, split evenly over the cells. Each
+algorithm's throughput is first measured with a two-update probe (compile
+excluded), and a cell's ``total_timesteps`` is that throughput times its share
+of the budget, so learning-rate and exploration schedules still run to their
+end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
+in ``--out-dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+
+from algorithms.common import loop
+from algorithms.common.config import ConfigError, exit_with_usage_error
+
+ALGORITHMS = ("ippo", "mappo", "iql", "vdn", "qmix")
+SCENARIOS = ("basic", "classic", "normal-10-2")
+SETTINGS = ("all learning", "learned retailer + sterman")
+
+
+@dataclasses.dataclass
+class LeaderboardArgs:
+    budget_minutes: float = 60.0
+    """Total training wall-clock time over all cells (compile and evaluation come on top)."""
+    algorithms: tuple[str, ...] = ALGORITHMS
+    scenarios: tuple[str, ...] = SCENARIOS
+    settings: tuple[str, ...] = SETTINGS
+    num_seeds: int = 4
+    num_envs: int = 4096
+    eval_episodes: int = 1000
+    seed: int = 0
+    quick: bool = False
+    """Tiny smoke version: basic only, 8 games, two updates per cell, 50 evaluation episodes."""
+    out_dir: Path = Path("benchmarks/results")
+    runs_dir: Path = Path("runs/leaderboard")
+
+
+def validate(args: LeaderboardArgs) -> None:
+    if not args.budget_minutes > 0:
+        raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
+    for name, given, allowed in (("algorithms", args.algorithms, ALGORITHMS),
+                                 ("scenarios", args.scenarios, SCENARIOS + ("uniform-0-8", "seed-default")),
+                                 ("settings", args.settings, SETTINGS)):
+        unknown = [item for item in given if item not in allowed]
+        if unknown or not given:
+            raise ConfigError(f"--{name} must be one or more of {list(allowed)}, got {list(given)}")
+    for name in ("num_seeds", "num_envs", "eval_episodes"):
+        value = getattr(args, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+
+
+def cell_config(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int,
+                run_dir: Path):
+    module = importlib.import_module(f"algorithms.{algorithm}")
+    kind = module.Config.learner_kind
+    agents = "" if setting == "all learning" else f"{kind},sterman,sterman,sterman"
+    overrides: dict[str, Any] = dict(
+        scenario=scenario, agents=agents, num_envs=args.num_envs, num_seeds=args.num_seeds,
+        total_timesteps=int(total_timesteps), seed=args.seed, eval_episodes=args.eval_episodes,
+        run_dir=str(run_dir), progress=False, plots=False,
+    )
+    if args.quick:
+        overrides.update(num_chunks=1, base_stock_episodes=20)
+    config = module.Config(**overrides)
+    return module, config
+
+
+def one_update_timesteps(module, config) -> int:
+    """Env steps per seed of one update, read off the learner (configs differ per family)."""
+    return module.make_learner(config).env_steps_per_update
+
+
+def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
+    """Env steps per second per seed (compile excluded) from a two-update probe run."""
+    run_dir = args.runs_dir / f"probe-{algorithm}"
+    module, config = cell_config(args, algorithm, args.scenarios[0], "all learning", 10**9, run_dir)
+    per_update = one_update_timesteps(module, config)
+    module, config = cell_config(args, algorithm, args.scenarios[0], "all learning", 2 * per_update, run_dir)
+    config = dataclasses.replace(config, num_chunks=2, eval_episodes=10)
+    config.validate()
+    loop.run(config, module.make_learner(config), algorithm)
+    records = [json.loads(line) for line in (run_dir / loop.LOG_FILE).read_text().splitlines() if line.strip()]
+    return float(records[-1]["steps_per_s"]) / args.num_seeds
+
+
+def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, steps_per_s: float,
+             cell_seconds: float) -> dict[str, Any]:
+    run_dir = args.runs_dir / f"{algorithm}-{scenario}-{setting.replace(' ', '-').replace('+', 'and')}"
+    module, config = cell_config(args, algorithm, scenario, setting, 10**9, run_dir)
+    per_update = one_update_timesteps(module, config)
+    updates = 2 if args.quick else max(2, int(steps_per_s * cell_seconds // per_update))
+    module, config = cell_config(args, algorithm, scenario, setting, updates * per_update, run_dir)
+    config.validate()
+    start = time.perf_counter()
+    loop.run(config, module.make_learner(config), algorithm)
+    wall = time.perf_counter() - start
+    results = json.loads((run_dir / loop.RESULTS_FILE).read_text())["rows"]
+    log = [json.loads(line) for line in (run_dir / loop.LOG_FILE).read_text().splitlines() if line.strip()]
+    learned = np.array([r["team_cost_mean"] for r in results if r["label"].startswith("learned")])
+    by_label = {r["label"]: r for r in results}
+    base_stock = by_label["all base_stock"]["team_cost_mean"]
+    row = {
+        "scenario": scenario, "setting": setting, "algorithm": algorithm, "num_seeds": int(learned.size),
+        "team_cost_mean": float(learned.mean()),
+        "team_cost_se_over_seeds": float(learned.std(ddof=1) / np.sqrt(learned.size)) if learned.size > 1 else 0.0,
+        "team_cost_per_seed": learned.tolist(),
+        "base_stock_team_cost": base_stock,
+        "gap_vs_base_stock": float(learned.mean() / base_stock - 1.0),
+        "sterman_team_cost": by_label["all sterman"]["team_cost_mean"],
+        "pass_through_team_cost": by_label["all pass_through"]["team_cost_mean"],
+        "wall_seconds": wall,
+        "env_steps_per_seed": int(log[-1]["env_steps"]),
+        "train_steps_per_s_all_seeds": float(np.median([r["steps_per_s"] for r in log])),
+        "run_dir": str(run_dir),
+    }
+    seat_label = "base_stock in learner seats, same co-players"
+    if seat_label in by_label:
+        row["base_stock_in_seat_team_cost"] = by_label[seat_label]["team_cost_mean"]
+    return row
+
+
+def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: float) -> str:
+    lines = [
+        "# Leaderboard",
+        "",
+        f"Command: `python -m benchmarks.leaderboard --budget-minutes {args.budget_minutes:g}"
+        + (" --quick" if args.quick else "") + "`. "
+        f"{args.num_seeds} seeds per cell (vmapped), {args.num_envs} games per seed, "
+        + ("two updates per cell (smoke test, not a result)" if args.quick
+           else f"about {cell_seconds / 60:.1f} minutes of training per cell")
+        + f"; greedy policies on {args.eval_episodes} fresh episodes, the same "
+        "episodes for every team of a cell. Cost ± standard error over seeds; gap relative to the optimised "
+        "base-stock team (all echelons base-stock).",
+        "",
+        "| scenario | setting | algorithm | team cost | gap vs base-stock | base-stock | base-stock retailer, same co-players | Sterman | pass-through | env steps / seed | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        seat = r.get("base_stock_in_seat_team_cost")
+        lines.append(
+            f"| {r['scenario']} | {r['setting']} | {r['algorithm']} | {r['team_cost_mean']:.1f} ± "
+            f"{r['team_cost_se_over_seeds']:.1f} | {100 * r['gap_vs_base_stock']:+.1f}% | "
+            f"{r['base_stock_team_cost']:.1f} | {'—' if seat is None else f'{seat:.1f}'} | "
+            f"{r['sterman_team_cost']:.1f} | {r['pass_through_team_cost']:.1f} | {r['env_steps_per_seed']:,} | "
+            f"{r['wall_seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys((r["scenario"], r["setting"]) for r in rows))
+    algorithms = list(dict.fromkeys(r["algorithm"] for r in rows))
+    width = 0.8 / max(1, len(algorithms))
+    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(groups)), 4.5))
+    for i, algorithm in enumerate(algorithms):
+        gaps = [next((100 * r["gap_vs_base_stock"] for r in rows
+                      if (r["scenario"], r["setting"]) == g and r["algorithm"] == algorithm), np.nan) for g in groups]
+        ax.bar(np.arange(len(groups)) + i * width, gaps, width, label=algorithm)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(np.arange(len(groups)) + width * (len(algorithms) - 1) / 2)
+    ax.set_xticklabels([f"{s}\n{setting}" for s, setting in groups], fontsize=8)
+    ax.set_ylabel("team cost gap vs optimised base-stock (%)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from algorithms.common.config import parse_flags
+
+    args = parse_flags(LeaderboardArgs, list(sys.argv[1:] if argv is None else argv))
+    if args.quick:
+        args = dataclasses.replace(args, scenarios=("basic",), num_envs=8, eval_episodes=50, num_seeds=4)
+    try:
+        validate(args)
+    except ConfigError as error:
+        exit_with_usage_error(str(error))
+    cells = [(s, setting, a) for s in args.scenarios for setting in args.settings for a in args.algorithms]
+    cell_seconds = 60.0 * args.budget_minutes / len(cells)
+    throughput = {} if args.quick else {a: measure_throughput(args, a) for a in args.algorithms}
+    rows = []
+    for index, (scenario, setting, algorithm) in enumerate(cells, 1):
+        print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting}", file=sys.stderr)
+        rows.append(run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = "leaderboard-quick" if args.quick else "leaderboard"
+    (args.out_dir / f"{stem}.json").write_text(json.dumps(
+        {"args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
+         "cell_seconds": cell_seconds, "throughput_per_seed": throughput, "rows": rows}, indent=1))
+    table = markdown(rows, args, cell_seconds)
+    (args.out_dir / f"{stem}.md").write_text(table)
+    bar_chart(rows, args.out_dir / f"{stem}.png")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

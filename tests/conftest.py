@@ -1,0 +1,32 @@
+"""Shared fixtures for the learner tests."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import pytest
+
+
+@pytest.fixture(scope="session")
+def learner_env(tmp_path_factory):
+    """Settings for learner runs, in-process and in subprocesses (pass the returned dict as ``env``):
+    a session-wide cache of optimised base-stock levels (the optimiser runs once per scenario) and a
+    persistent JAX compilation cache (identical programs of later runs load instead of compiling)."""
+    settings = {
+        "PLOOTO_CACHE_DIR": str(tmp_path_factory.mktemp("plooto-cache")),
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    jax.config.update("jax_compilation_cache_dir", settings["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield dict(os.environ)
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
