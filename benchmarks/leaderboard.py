@@ -51,7 +51,7 @@ class LeaderboardArgs:
     eval_episodes: int = 1000
     seed: int = 0
     quick: bool = False
-    """Tiny smoke version: basic only, 8 games, two updates per cell, 50 evaluation episodes."""
+    """Tiny smoke version: basic only, 64 games, two updates per cell, 50 evaluation episodes."""
     out_dir: Path = Path("benchmarks/results")
     runs_dir: Path = Path("runs/leaderboard")
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_flags(LeaderboardArgs, list(sys.argv[1:] if argv is None else argv))
     if args.quick:
-        args = dataclasses.replace(args, scenarios=("basic",), num_envs=8, eval_episodes=50, num_seeds=4)
+        args = dataclasses.replace(args, scenarios=("basic",), num_envs=64, eval_episodes=50, num_seeds=4)
     try:
         validate(args)
     except ConfigError as error:

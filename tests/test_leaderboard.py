@@ -1,0 +1,35 @@
+"""The leaderboard's smoke run (``--quick``) and its flag checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run_leaderboard(*flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks.leaderboard", *flags], capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, learner_env):
+    done = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning",
+                           "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), env=learner_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    payload = json.loads((tmp_path / "leaderboard-quick.json").read_text())
+    (row,) = payload["rows"]
+    assert (row["scenario"], row["setting"], row["algorithm"], row["num_seeds"]) == ("basic", "all learning",
+                                                                                    "ippo", 4)
+    assert len(row["team_cost_per_seed"]) == 4 and row["base_stock_team_cost"] > 0
+    assert abs(row["gap_vs_base_stock"] - (row["team_cost_mean"] / row["base_stock_team_cost"] - 1)) < 1e-9
+    table = (tmp_path / "leaderboard-quick.md").read_text()
+    assert "| basic | all learning | ippo |" in table
+    assert (tmp_path / "leaderboard-quick.png").stat().st_size > 5_000
+
+
+def test_bad_leaderboard_flags_exit_2():
+    done = run_leaderboard("--algorithms", "dqn")
+    assert done.returncode == 2
+    assert "--algorithms must be one or more of" in done.stderr
+    done = run_leaderboard("--budget-minutes", "0")
+    assert done.returncode == 2 and "--budget-minutes must be > 0" in done.stderr
