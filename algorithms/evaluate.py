@@ -3,7 +3,8 @@
     python -m algorithms.evaluate --run runs/ippo-basic-20260101-120000
     python -m algorithms.evaluate --run DIR --episodes 1000 --seed 7
 
-The learned team (greedy, every seed of the run) and base-stock (the run's
+The learned team (greedy, every seed of the run; also the policy of the
+chunk with the best chunk-evaluation cost when that is not the last) and base-stock (the run's
 optimised levels), Sterman and pass-through teams play the same fresh
 episodes of the run's scenario. For a mixed team the learner seats are also
 filled with each heuristic beside the same co-players.
@@ -48,13 +49,15 @@ def main(argv=None) -> list[dict]:
         exit_with_usage_error(str(error))
 
     from algorithms.common import evaluation
-    from algorithms.common.loop import load_run
+    from algorithms.common.loop import best_policy_rows, load_run
 
     saved, config, learner, state = load_run(args.run)
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
-    rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params,
-                                 jax.random.PRNGKey(args.seed), args.episodes, num_seeds=config.num_seeds)
+    key = jax.random.PRNGKey(args.seed)
+    rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params, key, args.episodes,
+                                 num_seeds=config.num_seeds)
+    rows[config.num_seeds:config.num_seeds] = best_policy_rows(args.run, learner, config, key, args.episodes)
     print(f"{saved['algorithm']} on {config.scenario}, team {','.join(game.team.kinds)}, "
           f"base-stock levels {game.team.base_stock_levels}, {args.episodes} episodes (seed {args.seed})")
     print(evaluation.format_table(rows))

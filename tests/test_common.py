@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxbeer
 from algorithms.common import checkpoint, metrics, team as team_lib
 from algorithms.common.config import CommonConfig, ConfigError, parse_config
 from algorithms.common.gae import bootstrap_values, gae

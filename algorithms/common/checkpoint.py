@@ -19,9 +19,10 @@ import numpy as np
 from flax import serialization
 
 FILENAME = "checkpoint.msgpack"
+BEST_POLICY = "best_policy.msgpack"
 
 
-def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any]) -> Path:
+def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any], filename: str = FILENAME) -> Path:
     """Write ``train_state`` and the JSON-able ``host`` counters atomically."""
     leaves = jax.tree.leaves(jax.device_get(train_state))
     payload = {
@@ -29,16 +30,16 @@ def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any]) -> 
         "leaves": {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)},
         "num_leaves": len(leaves),
     }
-    path = Path(run_dir) / FILENAME
+    path = Path(run_dir) / filename
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(serialization.msgpack_serialize(payload))
     os.replace(tmp, path)
     return path
 
 
-def load(run_dir: str | os.PathLike, template: Any) -> tuple[Any, dict[str, Any]]:
+def load(run_dir: str | os.PathLike, template: Any, filename: str = FILENAME) -> tuple[Any, dict[str, Any]]:
     """Restore into the structure of ``template`` (arrays or ``ShapeDtypeStruct``s)."""
-    path = Path(run_dir) / FILENAME
+    path = Path(run_dir) / filename
     payload = serialization.msgpack_restore(path.read_bytes())
     template_leaves, treedef = jax.tree.flatten(template)
     if payload["num_leaves"] != len(template_leaves):

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, TypeVar

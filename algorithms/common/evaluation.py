@@ -109,15 +109,15 @@ def cost_table(env: BeerGame, params: EnvParams, team: Team, act: Act, policy_pa
     rows = []
     for seed, summary in enumerate(evaluate_learned(env, params, team, act, policy_params, key, num_episodes,
                                                     num_seeds)):
-        label = "learned (greedy)" if num_seeds is None else f"learned (greedy), seed {seed}"
-        rows.append(_row(label, team.kinds, summary))
+        label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
+        rows.append(row(label, team.kinds, summary))
     for label, heuristic_team in comparison_teams(team).items():
-        rows.append(_row(label, heuristic_team.kinds, evaluate_heuristic(env, params, heuristic_team, key,
+        rows.append(row(label, heuristic_team.kinds, evaluate_heuristic(env, params, heuristic_team, key,
                                                                          num_episodes)))
     return rows
 
 
-def _row(label: str, kinds: tuple[str, ...], summary: dict[str, Any]) -> dict[str, Any]:
+def row(label: str, kinds: tuple[str, ...], summary: dict[str, Any]) -> dict[str, Any]:
     return {"label": label, "kinds": list(kinds), "team_cost_mean": summary["team_cost_mean"],
             "team_cost_se": summary["team_cost_se"],
             "agent_cost_mean": [float(v) for v in np.asarray(summary["agent_cost_mean"])],

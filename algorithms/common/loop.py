@@ -126,7 +126,7 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
              "env_steps_per_update": learner.env_steps_per_update}, indent=1))
         (run_dir / LOG_FILE).write_text("")
         state, start_chunk = init(keys), 0
-        host = {"chunk": 0, "train_seconds": 0.0}
+        host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
     compile_start = time.perf_counter()
     chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()
@@ -179,6 +179,10 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         }
         host["chunk"] = chunk_index + 1
         _append_log(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
+        if host.get("best_eval") is None or record["eval_team_cost"] < host["best_eval"]:
+            # Model selection on the fixed chunk-evaluation episodes; reports use fresh ones.
+            host.update(best_eval=record["eval_team_cost"], best_chunk=chunk_index + 1)
+            checkpoint.save(run_dir, jax.vmap(learner.policy_params)(state), dict(host), checkpoint.BEST_POLICY)
         checkpoint.save(run_dir, state, host)
         chunks_run += 1
         if bar is not None:
@@ -203,12 +207,35 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
     policy_params = jax.vmap(learner.policy_params)(state)
     rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params, key,
                                  config.eval_episodes, num_seeds=config.num_seeds)
+    rows[config.num_seeds:config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
     (run_dir / RESULTS_FILE).write_text(json.dumps({"eval_episodes": config.eval_episodes, "rows": rows}, indent=1))
     print(evaluation.format_table(rows))
     if config.plots:
         from algorithms.common import plots  # matplotlib is only needed here
 
         plots.write_all(run_dir, game, learner.act, jax.tree.map(lambda x: x[0], policy_params), key)
+
+
+def best_policy_rows(run_dir: Path, learner: Learner, config: CommonConfig, key: jax.Array,
+                     num_episodes: int) -> list[dict[str, Any]]:
+    """Rows for the policy of the chunk with the lowest chunk-evaluation cost, if it is not the last chunk."""
+    path = Path(run_dir) / checkpoint.BEST_POLICY
+    saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    if not path.is_file() or saved.get("chunks") is None:
+        return []
+    template = jax.eval_shape(lambda s: jax.vmap(learner.policy_params)(s),
+                              jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds)))
+    policy_params, host = checkpoint.load(run_dir, template, checkpoint.BEST_POLICY)
+    if host["best_chunk"] == saved["chunks"]:
+        return []
+    game = learner.game
+    rows = []
+    for seed, summary in enumerate(evaluation.evaluate_learned(game.env, game.params, game.team, learner.act,
+                                                               policy_params, key, num_episodes,
+                                                               num_seeds=config.num_seeds)):
+        label = f"learned (greedy), best chunk {host['best_chunk']}" + (f", seed {seed}" if config.num_seeds > 1 else "")
+        rows.append(evaluation.row(label, game.team.kinds, summary))
+    return rows
 
 
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], CommonConfig, Learner, Any]:
