@@ -15,7 +15,15 @@ algorithm's throughput is first measured with a two-update probe (compile
 excluded), and a cell's ``total_timesteps`` is that throughput times its share
 of the budget, so learning-rate and exploration schedules still run to their
 end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
-in ``--out-dir``.
+in ``--out-dir``. The JSON is rewritten after every cell (``"complete": false``
+until the last), and ``--resume`` keeps the finished cells of an interrupted
+run with the same settings and measures only the rest.
+
+Each algorithm trains with its own default number of games per seed (4096 for
+IPPO/MAPPO, 16 for the value-based learners, whose replay ratio depends on
+it) unless ``--num-envs`` sets one for all. The table reports the final
+greedy policies; the JSON also keeps the policies of the chunk with the best
+chunk-evaluation cost (``best_chunk_team_cost_mean``).
 """
 
 from __future__ import annotations
@@ -47,13 +55,16 @@ class LeaderboardArgs:
     scenarios: tuple[str, ...] = SCENARIOS
     settings: tuple[str, ...] = SETTINGS
     num_seeds: int = 4
-    num_envs: int = 4096
+    num_envs: int = 0
+    """Games per seed for every algorithm; 0 keeps each algorithm's default."""
     eval_episodes: int = 1000
     seed: int = 0
     quick: bool = False
     """Tiny smoke version: basic only, 64 games, two updates per cell, 50 evaluation episodes."""
     out_dir: Path = Path("benchmarks/results")
     runs_dir: Path = Path("runs/leaderboard")
+    resume: bool = False
+    """Keep the finished cells of the JSON in ``--out-dir`` when it was written with the same settings."""
 
 
 def validate(args: LeaderboardArgs) -> None:
@@ -65,10 +76,10 @@ def validate(args: LeaderboardArgs) -> None:
         unknown = [item for item in given if item not in allowed]
         if unknown or not given:
             raise ConfigError(f"--{name} must be one or more of {list(allowed)}, got {list(given)}")
-    for name in ("num_seeds", "num_envs", "eval_episodes"):
+    for name, low in (("num_seeds", 1), ("num_envs", 0), ("eval_episodes", 1)):
         value = getattr(args, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
 
 
 def cell_config(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int,
@@ -77,10 +88,12 @@ def cell_config(args: LeaderboardArgs, algorithm: str, scenario: str, setting: s
     kind = module.Config.learner_kind
     agents = "" if setting == "all learning" else f"{kind},sterman,sterman,sterman"
     overrides: dict[str, Any] = dict(
-        scenario=scenario, agents=agents, num_envs=args.num_envs, num_seeds=args.num_seeds,
+        scenario=scenario, agents=agents, num_seeds=args.num_seeds,
         total_timesteps=int(total_timesteps), seed=args.seed, eval_episodes=args.eval_episodes,
         run_dir=str(run_dir), progress=False, plots=False,
     )
+    if args.num_envs:
+        overrides["num_envs"] = args.num_envs
     if args.quick:
         overrides.update(num_chunks=1, base_stock_episodes=20)
     config = module.Config(**overrides)
@@ -118,7 +131,9 @@ def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str,
     wall = time.perf_counter() - start
     results = json.loads((run_dir / loop.RESULTS_FILE).read_text())["rows"]
     log = [json.loads(line) for line in (run_dir / loop.LOG_FILE).read_text().splitlines() if line.strip()]
-    learned = np.array([r["team_cost_mean"] for r in results if r["label"].startswith("learned")])
+    final = [r for r in results if r["label"].startswith("learned") and "best chunk" not in r["label"]]
+    best = [r for r in results if r["label"].startswith("learned") and "best chunk" in r["label"]]
+    learned = np.array([r["team_cost_mean"] for r in final])
     by_label = {r["label"]: r for r in results}
     base_stock = by_label["all base_stock"]["team_cost_mean"]
     row = {
@@ -126,6 +141,10 @@ def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str,
         "team_cost_mean": float(learned.mean()),
         "team_cost_se_over_seeds": float(learned.std(ddof=1) / np.sqrt(learned.size)) if learned.size > 1 else 0.0,
         "team_cost_per_seed": learned.tolist(),
+        # The best chunk's policy where it differs from the last; otherwise the final one.
+        "best_chunk_team_cost_mean": float(np.mean([r["team_cost_mean"] for r in best])) if best
+        else float(learned.mean()),
+        "num_envs": config.num_envs,
         "base_stock_team_cost": base_stock,
         "gap_vs_base_stock": float(learned.mean() / base_stock - 1.0),
         "sterman_team_cost": by_label["all sterman"]["team_cost_mean"],
@@ -141,13 +160,34 @@ def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str,
     return row
 
 
+def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)
+
+
+def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, dict], dict[str, float]]:
+    """Finished cells and throughput probes of an earlier run with the same settings (else nothing)."""
+    if not json_path.is_file():
+        print(f"[leaderboard] --resume: no {json_path} yet, starting from the first cell", file=sys.stderr)
+        return {}, {}
+    earlier = json.loads(json_path.read_text())
+    differing = sorted(k for k in saved_args if k != "resume" and earlier["args"].get(k) != saved_args[k])
+    if differing:
+        raise ConfigError(f"--resume: {json_path} was written with different settings ({', '.join(differing)}); "
+                          "rerun without --resume or with the same flags")
+    rows = {(r["scenario"], r["setting"], r["algorithm"]): r for r in earlier["rows"]}
+    return rows, dict(earlier.get("throughput_per_seed", {}))
+
+
 def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: float) -> str:
     lines = [
         "# Leaderboard",
         "",
         f"Command: `python -m benchmarks.leaderboard --budget-minutes {args.budget_minutes:g}"
         + (" --quick" if args.quick else "") + "`. "
-        f"{args.num_seeds} seeds per cell (vmapped), {args.num_envs} games per seed, "
+        f"{args.num_seeds} seeds per cell (vmapped), "
+        + (f"{args.num_envs} games per seed, " if args.num_envs else "each algorithm's default games per seed, ")
         + ("two updates per cell (smoke test, not a result)" if args.quick
            else f"about {cell_seconds / 60:.1f} minutes of training per cell")
         + f"; greedy policies on {args.eval_episodes} fresh episodes, the same "
@@ -204,16 +244,35 @@ def main(argv: list[str] | None = None) -> int:
         exit_with_usage_error(str(error))
     cells = [(s, setting, a) for s in args.scenarios for setting in args.settings for a in args.algorithms]
     cell_seconds = 60.0 * args.budget_minutes / len(cells)
-    throughput = {} if args.quick else {a: measure_throughput(args, a) for a in args.algorithms}
-    rows = []
+    stem = "leaderboard-quick" if args.quick else "leaderboard"
+    json_path = args.out_dir / f"{stem}.json"
+    saved_args = json.loads(json.dumps(dataclasses.asdict(args), default=str))  # as it reads back
+    try:
+        finished, throughput = resumable(json_path, saved_args) if args.resume else ({}, {})
+    except ConfigError as error:
+        exit_with_usage_error(str(error))
+    rows: list[dict[str, Any]] = []
+
+    def save(complete: bool) -> None:
+        write_json_atomically(json_path, {"args": saved_args, "cell_seconds": cell_seconds,
+                                          "throughput_per_seed": throughput, "complete": complete, "rows": rows})
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.quick:
+        for algorithm in args.algorithms:
+            if algorithm not in throughput:
+                throughput[algorithm] = measure_throughput(args, algorithm)
+                save(complete=False)
     for index, (scenario, setting, algorithm) in enumerate(cells, 1):
+        if (scenario, setting, algorithm) in finished:
+            rows.append(finished[(scenario, setting, algorithm)])
+            print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting} (kept from "
+                  f"{json_path})", file=sys.stderr)
+            continue
         print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting}", file=sys.stderr)
         rows.append(run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "leaderboard-quick" if args.quick else "leaderboard"
-    (args.out_dir / f"{stem}.json").write_text(json.dumps(
-        {"args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
-         "cell_seconds": cell_seconds, "throughput_per_seed": throughput, "rows": rows}, indent=1))
+        save(complete=False)
+    save(complete=True)
     table = markdown(rows, args, cell_seconds)
     (args.out_dir / f"{stem}.md").write_text(table)
     bar_chart(rows, args.out_dir / f"{stem}.png")

@@ -19,8 +19,11 @@ Env steps per second, compile time excluded, median and spread over
 * peers, where installed (``--peers``): gymnax CartPole-v1 and JaxMARL MPE
   simple-spread env steps at the same game counts, with the same harness
   (per-game keys and action words from one fused threefry stream). A missing
-  peer is skipped with a line. JaxMARL's IPPO baseline is not part of the
-  ``jaxmarl`` package, so its training throughput is not measured here.
+  peer is skipped with a line. Beside them, IPPO training on MPE
+  simple-spread at ``--train-envs`` games with IPPO's network size and PPO
+  settings (``benchmarks/peer_ippo_mpe.py``, written in the shape of JaxMARL's
+  IPPO baseline, which is not part of the ``jaxmarl`` package), against
+  ``algorithms.ippo``'s training figure.
 
 Writes one JSON file per run to ``benchmarks/results/`` (with the machine),
 prints a table of steps/s and ratios (jaxbeer over the reference and over each
@@ -51,6 +54,7 @@ from benchmarks.reference_numpy import ReferenceBeerGame, ReferenceSettings
 
 LEARNERS = ("ippo", "mappo", "iql", "vdn", "qmix")
 PEERS = ("gymnax-cartpole", "jaxmarl-mpe-simple-spread")
+PEER_IPPO = "jaxmarl-mpe-ippo"  # IPPO on MPE simple-spread, the peer of our IPPO training figure
 
 
 @dataclasses.dataclass
@@ -199,30 +203,56 @@ def measure_learner(name: str, args: Args, key: jax.Array) -> dict:
     except (ConfigError, ValueError, TypeError, AttributeError) as error:
         return {"status": "skipped", "reason": f"{type(error).__name__}: {error}"}
 
-    def updates(state, count):
-        return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=count)[0]
-
-    state = jax.jit(learner.init)(key)
-    warmup = 0
-    learning_starts = getattr(config, "learning_starts", 0)
-    if learning_starts:  # time gradient steps, not only the filling of the replay buffer
-        warmup = math.ceil(learning_starts / learner.env_steps_per_update) + 1
-        state = jax.jit(updates, static_argnums=1)(state, warmup)
-    # At least 20 periods of every game per timed call (value-based updates advance one period).
-    count = max(args.train_updates, math.ceil(20 * config.num_envs / learner.env_steps_per_update))
-    start = time.perf_counter()
-    compiled = jax.jit(updates, static_argnums=1).lower(state, count).compile()
-    compile_seconds = time.perf_counter() - start
-    seconds = harness.time_calls(lambda: compiled(state), args.train_repeats)
-    summary = harness.rate_summary(count * learner.env_steps_per_update, seconds)
+    timing = time_updates(learner.init, learner.update, learner.env_steps_per_update,
+                          getattr(config, "learning_starts", 0), config.num_envs, args, key)
+    summary = timing.pop("env_steps_per_s")
     _progress(f"{name} training ({args.train_envs} envs): {summary['median']:,.0f} env steps/s")
     settings = {k: v for k, v in dataclasses.asdict(config).items()
                 if k in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_sizes", "batch_size",
                          "gradient_steps", "buffer_size", "learning_starts", "n_step", "share_params", "action_mode")}
-    return {"status": "ok", "num_envs": args.train_envs, "scenario": args.train_scenario,
-            "updates_timed": count, "warmup_updates": warmup,
-            "env_steps_per_update": learner.env_steps_per_update, "compile_seconds": compile_seconds,
+    return {"status": "ok", "num_envs": args.train_envs, "scenario": args.train_scenario, **timing,
             "settings": settings, "env_steps_per_s": summary}
+
+
+def time_updates(init: Callable, update: Callable, env_steps_per_update: int, learning_starts: int,
+                 num_envs: int, args: Args, key: jax.Array) -> dict:
+    """Env steps/s of ``update`` repeated in one compiled scan, compile and buffer warm-up excluded."""
+
+    def updates(state, count):
+        return jax.lax.scan(lambda s, _: update(s), state, None, length=count)[0]
+
+    state = jax.jit(init)(key)
+    warmup = 0
+    if learning_starts:  # time gradient steps, not only the filling of the replay buffer
+        warmup = math.ceil(learning_starts / env_steps_per_update) + 1
+        state = jax.jit(updates, static_argnums=1)(state, warmup)
+    # At least 20 periods of every game per timed call (value-based updates advance one period).
+    count = max(args.train_updates, math.ceil(20 * num_envs / env_steps_per_update))
+    start = time.perf_counter()
+    compiled = jax.jit(updates, static_argnums=1).lower(state, count).compile()
+    compile_seconds = time.perf_counter() - start
+    seconds = harness.time_calls(lambda: compiled(state), args.train_repeats)
+    return {"updates_timed": count, "warmup_updates": warmup, "env_steps_per_update": env_steps_per_update,
+            "compile_seconds": compile_seconds,
+            "env_steps_per_s": harness.rate_summary(count * env_steps_per_update, seconds)}
+
+
+def measure_peer_ippo(args: Args, key: jax.Array) -> dict:
+    """IPPO on JaxMARL MPE simple-spread (``benchmarks/peer_ippo_mpe.py``) at IPPO's defaults."""
+    from benchmarks import peer_ippo_mpe
+
+    settings = peer_ippo_mpe.PeerSettings.like_ippo(args.train_envs)
+    try:
+        learner = peer_ippo_mpe.make_learner(settings)
+    except Exception as error:  # noqa: BLE001 - a missing or broken optional peer is reported, never fatal
+        return {"status": "skipped", "reason": f"{type(error).__name__}: {error}"}
+    timing = time_updates(learner.init, learner.update, learner.env_steps_per_update, 0, settings.num_envs,
+                          args, key)
+    _progress(f"{PEER_IPPO} training ({args.train_envs} envs): {timing['env_steps_per_s']['median']:,.0f} "
+              "env steps/s")
+    return {"status": "ok", "num_envs": args.train_envs, "env": peer_ippo_mpe.ENV_NAME,
+            "num_agents": learner.num_agents, "settings": dataclasses.asdict(settings),
+            "version": _version("jaxmarl"), **timing}
 
 
 # ------------------------------------------------------------------ peers
@@ -295,6 +325,10 @@ def ratios(payload: dict) -> dict:
         if peer["status"] == "ok":
             out[f"jaxbeer_over_{name}"] = {str(row["num_games"]): jaxbeer_rates[row["num_games"]]
                                            / row["env_steps_per_s"]["median"] for row in peer["results"]}
+    ours, theirs = payload["learners"].get("ippo", {}), payload.get("peer_learners", {}).get(PEER_IPPO, {})
+    if ours.get("status") == "ok" and theirs.get("status") == "ok":
+        out[f"ippo_over_{PEER_IPPO}"] = {str(ours["num_envs"]): ours["env_steps_per_s"]["median"]
+                                          / theirs["env_steps_per_s"]["median"]}
     return out
 
 
@@ -325,7 +359,14 @@ def print_report(payload: dict) -> None:
                   f"(spread {rate['spread_pct']:.0f}%)")
         else:
             print(f"{name} training: skipped ({learner['reason']})")
-    for name, peer in payload["peers"].items():
+    for name, peer in payload["peer_learners"].items():
+        if peer["status"] == "ok":
+            rate = peer["env_steps_per_s"]
+            line = (f"{name} training, {peer['num_envs']} envs: {rate['median']:,.0f} env steps/s "
+                    f"(spread {rate['spread_pct']:.0f}%)")
+            ratio = payload.get("ratios", {}).get(f"ippo_over_{name}")
+            print(line + (f"; ippo {next(iter(ratio.values())):.2f}x" if ratio else ""))
+    for name, peer in {**payload["peers"], **payload["peer_learners"]}.items():
         if peer["status"] != "ok":
             print(f"{name}: skipped ({peer['reason']})")
 
@@ -349,6 +390,9 @@ def draw_plot(payload: dict, path: Path) -> None:
     for name, learner in payload["learners"].items():
         if learner["status"] == "ok":
             ax.loglog([learner["num_envs"]], [learner["env_steps_per_s"]["median"]], "^", label=f"{name} training")
+    for name, peer in payload["peer_learners"].items():
+        if peer["status"] == "ok":
+            ax.loglog([peer["num_envs"]], [peer["env_steps_per_s"]["median"]], "v", label=f"{name} training")
     ax.set_xlabel("games stepped at once")
     ax.set_ylabel("env steps per second")
     machine = payload["machine"]
@@ -382,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "paired_ratio_over_reference": measure_paired_ratio(args, env_key),
         "learners": {},
         "peers": {},
+        "peer_learners": {},
     }
     out = Path(args.out) if args.out else harness.default_output("throughput")
     harness.write_json(out, payload)  # rewritten after each part, so an interrupted run keeps what it measured
@@ -394,6 +439,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         else:
             payload["peers"][name] = {"status": "skipped", "reason": "--no-peers"}
         harness.write_json(out, payload)
+    if args.peers:
+        payload["peer_learners"][PEER_IPPO] = measure_peer_ippo(args, learner_key)
+    else:
+        payload["peer_learners"][PEER_IPPO] = {"status": "skipped", "reason": "--no-peers"}
+    harness.write_json(out, payload)
     payload["ratios"] = ratios(payload)
     if args.plot:
         plot_path = out.with_suffix(".png")

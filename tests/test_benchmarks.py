@@ -71,6 +71,14 @@ def test_throughput_suite_writes_json_and_plot(tmp_path, learner_env):
         assert peer["status"] in ("ok", "skipped"), name
         assert peer["status"] == "ok" or peer["reason"]
         assert f"{name}: skipped" in done.stdout or peer["status"] == "ok"
+    peer_ippo = payload["peer_learners"]["jaxmarl-mpe-ippo"]  # needs the extra `peers`
+    if peer_ippo["status"] == "ok":
+        assert_rate(peer_ippo["env_steps_per_s"])
+        assert peer_ippo["num_envs"] == 64 and peer_ippo["settings"]["hidden_sizes"] == ippo["settings"]["hidden_sizes"]
+        assert payload["ratios"]["ippo_over_jaxmarl-mpe-ippo"]["64"] == (
+            ippo["env_steps_per_s"]["median"] / peer_ippo["env_steps_per_s"]["median"])
+    else:
+        assert peer_ippo["reason"] and "jaxmarl-mpe-ippo: skipped" in done.stdout
     ratio = payload["ratios"]["jaxbeer_over_reference"]
     reference = payload["reference"]["env_steps_per_s"]["median"]
     assert ratio["8"] == payload["jaxbeer"][1]["env_steps_per_s"]["median"] / reference
