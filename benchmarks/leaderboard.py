@@ -11,10 +11,10 @@ algorithm's own host loop, then evaluates the greedy policy of every seed on
 base-stock team, Sterman and pass-through.
 
 The budget is wall-clock training time, split evenly over the cells. Each
-algorithm's throughput is first measured with a two-update probe (compile
-excluded), and a cell's ``total_timesteps`` is that throughput times its share
-of the budget, so learning-rate and exploration schedules still run to their
-end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
+algorithm's throughput is first measured with a two-chunk probe on the first
+scenario (compile excluded, timed past a replay buffer's warm-up), and a
+cell's ``total_timesteps`` is that throughput times its share of the budget,
+so learning-rate and exploration schedules still run to their end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
 in ``--out-dir``. The JSON is rewritten after every cell (``"complete": false``
 until the last), and ``--resume`` keeps the finished cells of an interrupted
 run with the same settings and measures only the rest.
@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -105,12 +106,23 @@ def one_update_timesteps(module, config) -> int:
     return module.make_learner(config).env_steps_per_update
 
 
+PROBE_STEPS_PER_CHUNK = 16_384  # per seed: enough that per-chunk overhead does not set the figure
+
+
 def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
-    """Env steps per second per seed (compile excluded) from a two-update probe run."""
+    """Env steps per second per seed (compile excluded) from the second of two probe chunks.
+
+    The first chunk also covers a replay learner's ``learning_starts`` (steps without gradient
+    updates), so the second times steady training; each chunk has at least
+    ``PROBE_STEPS_PER_CHUNK`` env steps per seed.
+    """
     run_dir = args.runs_dir / f"probe-{algorithm}"
     module, config = cell_config(args, algorithm, args.scenarios[0], "all learning", 10**9, run_dir)
     per_update = one_update_timesteps(module, config)
-    module, config = cell_config(args, algorithm, args.scenarios[0], "all learning", 2 * per_update, run_dir)
+    warmup_steps = getattr(config, "learning_starts", 0)
+    updates_per_chunk = max(1, math.ceil(max(warmup_steps, PROBE_STEPS_PER_CHUNK) / per_update))
+    module, config = cell_config(args, algorithm, args.scenarios[0], "all learning",
+                                 2 * updates_per_chunk * per_update, run_dir)
     config = dataclasses.replace(config, num_chunks=2, eval_episodes=10)
     config.validate()
     loop.run(config, module.make_learner(config), algorithm)

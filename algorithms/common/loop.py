@@ -128,6 +128,9 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         state, start_chunk = init(keys), 0
         host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
+    # Wait for init before dispatching anything else: with init's program still running, the next
+    # program (the evaluation below) has wedged XLA's CPU thread pool (jax 0.10.2, twice with MAPPO).
+    state = jax.block_until_ready(state)
     compile_start = time.perf_counter()
     chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()
     compile_seconds = time.perf_counter() - compile_start
