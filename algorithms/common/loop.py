@@ -128,8 +128,8 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         state, start_chunk = init(keys), 0
         host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
-    # Wait for init before dispatching anything else: with init's program still running, the next
-    # program (the evaluation below) has wedged XLA's CPU thread pool (jax 0.10.2, twice with MAPPO).
+    # Finish init before compiling and evaluating, so that a stuck init program (XLA's CPU pool has
+    # wedged there for MAPPO; see README) shows up here rather than inside the first evaluation.
     state = jax.block_until_ready(state)
     compile_start = time.perf_counter()
     chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()
