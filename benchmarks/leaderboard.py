@@ -17,7 +17,8 @@ cell's ``total_timesteps`` is that throughput times its share of the budget,
 so learning-rate and exploration schedules still run to their end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
 in ``--out-dir``. The JSON is rewritten after every cell (``"complete": false``
 until the last), and ``--resume`` keeps the finished cells of an interrupted
-run with the same settings and measures only the rest.
+run with the same settings and measures only the rest. The table and chart are
+redrawn after every cell; ``--report-only`` redraws them from the JSON alone.
 
 Each algorithm trains with its own default number of games per seed (4096 for
 IPPO/MAPPO, 16 for the value-based learners, whose replay ratio depends on
@@ -66,6 +67,8 @@ class LeaderboardArgs:
     runs_dir: Path = Path("runs/leaderboard")
     resume: bool = False
     """Keep the finished cells of the JSON in ``--out-dir`` when it was written with the same settings."""
+    report_only: bool = False
+    """Train nothing: redraw the table and chart from the finished cells of that JSON (same settings)."""
 
 
 def validate(args: LeaderboardArgs) -> None:
@@ -184,7 +187,8 @@ def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, 
         print(f"[leaderboard] --resume: no {json_path} yet, starting from the first cell", file=sys.stderr)
         return {}, {}
     earlier = json.loads(json_path.read_text())
-    differing = sorted(k for k in saved_args if k != "resume" and earlier["args"].get(k) != saved_args[k])
+    differing = sorted(k for k in saved_args
+                       if k not in ("resume", "report_only") and earlier["args"].get(k) != saved_args[k])
     if differing:
         raise ConfigError(f"--resume: {json_path} was written with different settings ({', '.join(differing)}); "
                           "rerun without --resume or with the same flags")
@@ -192,9 +196,10 @@ def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, 
     return rows, dict(earlier.get("throughput_per_seed", {}))
 
 
-def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: float) -> str:
+def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: float, total_cells: int) -> str:
+    partial = len(rows) < total_cells
     lines = [
-        "# Leaderboard",
+        "# Leaderboard" + (f" (partial: {len(rows)} of {total_cells} cells)" if partial else ""),
         "",
         f"Command: `python -m benchmarks.leaderboard --budget-minutes {args.budget_minutes:g}"
         + (" --quick" if args.quick else "") + "`. "
@@ -204,7 +209,8 @@ def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: fl
            else f"about {cell_seconds / 60:.1f} minutes of training per cell")
         + f"; greedy policies on {args.eval_episodes} fresh episodes, the same "
         "episodes for every team of a cell. Cost ± standard error over seeds; gap relative to the optimised "
-        "base-stock team (all echelons base-stock).",
+        "base-stock team (all echelons base-stock)."
+        + (" The other cells have not run yet; `--resume` with the same flags runs them." if partial else ""),
         "",
         "| scenario | setting | algorithm | team cost | gap vs base-stock | base-stock | base-stock retailer, same co-players | Sterman | pass-through | env steps / seed | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -260,10 +266,23 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.out_dir / f"{stem}.json"
     saved_args = json.loads(json.dumps(dataclasses.asdict(args), default=str))  # as it reads back
     try:
-        finished, throughput = resumable(json_path, saved_args) if args.resume else ({}, {})
+        finished, throughput = resumable(json_path, saved_args) if args.resume or args.report_only else ({}, {})
     except ConfigError as error:
         exit_with_usage_error(str(error))
     rows: list[dict[str, Any]] = []
+
+    def report() -> str:
+        table = markdown(rows, args, cell_seconds, len(cells))
+        (args.out_dir / f"{stem}.md").write_text(table)
+        bar_chart(rows, args.out_dir / f"{stem}.png")
+        return table
+
+    if args.report_only:
+        rows.extend(finished[cell] for cell in cells if cell in finished)
+        if not rows:
+            exit_with_usage_error(f"--report-only: {json_path} has no finished cells for these flags")
+        print(report())
+        return 0
 
     def save(complete: bool) -> None:
         write_json_atomically(json_path, {"args": saved_args, "cell_seconds": cell_seconds,
@@ -284,11 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting}", file=sys.stderr)
         rows.append(run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds))
         save(complete=False)
+        report()  # the table so far, for a look during a long run
     save(complete=True)
-    table = markdown(rows, args, cell_seconds)
-    (args.out_dir / f"{stem}.md").write_text(table)
-    bar_chart(rows, args.out_dir / f"{stem}.png")
-    print(table)
+    print(report())
     return 0
 
 

@@ -38,6 +38,12 @@ def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, learner_env):
                               "--seed", "1", "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"),
                               env=learner_env)
     assert refused.returncode == 2 and "different settings (seed)" in refused.stderr
+    # --report-only redraws the table from the JSON without training.
+    (tmp_path / "leaderboard-quick.md").unlink()
+    redrawn = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning", "--report-only",
+                              "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), env=learner_env)
+    assert redrawn.returncode == 0, redrawn.stderr[-2000:]
+    assert (tmp_path / "leaderboard-quick.md").read_text() == table
 
 
 def test_bad_leaderboard_flags_exit_2():
