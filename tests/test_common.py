@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import pytest
 
 from algorithms.common import checkpoint, metrics, team as team_lib
 from algorithms.common.config import CommonConfig, ConfigError, parse_config
 from algorithms.common.gae import bootstrap_values, gae
 from algorithms.common.loop import Learner, run
-from algorithms.common.networks import AgentNetwork, ValueHead, with_agent_id
+from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, orthogonal, with_agent_id
 from jaxbeer import policies
 
 # ------------------------------------------------------------------- GAE
@@ -147,6 +149,34 @@ def test_agent_network_without_sharing_keeps_echelons_apart():
     # The same input gives different values per echelon: separate parameters.
     same = network.apply(params, jnp.broadcast_to(x[:, :1], x.shape))
     assert not np.allclose(same[:, 0], same[:, 1])
+
+
+def test_orthogonal_init_matches_flax_bit_for_bit_under_nested_vmap():
+    keys = jax.random.split(jax.random.PRNGKey(2), 6).reshape(2, 3, 2)
+    for shape in [(5, 16), (16, 16), (16, 3)]:
+        ours = jax.jit(jax.vmap(jax.vmap(lambda k: orthogonal(0.5)(k, shape))))(keys)
+        flax_draws = jax.jit(jax.vmap(jax.vmap(lambda k: nn.initializers.orthogonal(0.5)(k, shape))))(keys)
+        np.testing.assert_array_equal(ours, flax_draws)
+    np.testing.assert_array_equal(orthogonal(2.0)(keys[0, 0], (4, 6)),
+                                  nn.initializers.orthogonal(2.0)(keys[0, 0], (4, 6)))
+
+
+def test_vmapped_init_compiles_to_unbatched_lapack_calls_only():
+    """A batched LAPACK call parks an XLA pool thread until its pieces finish; two at once
+    deadlock a 2-core machine (see ``networks.orthogonal``). Seeds x echelons of actor and
+    critic init must therefore compile to one-matrix calls."""
+    actor = AgentNetwork(PolicyHead((16, 16), 5), num_agents=4, share=False)
+    critic = AgentNetwork(ValueHead((16,)), num_agents=4, share=False)
+    sample = jnp.zeros((4, 6))
+
+    def init(key):
+        actor_key, critic_key = jax.random.split(key)
+        return actor.init(actor_key, sample), critic.init(critic_key, sample)
+
+    program = jax.jit(jax.vmap(init)).lower(jax.random.split(jax.random.PRNGKey(0), 3)).compile().as_text()
+    lapack_operands = re.findall(r"= \(?(f32\[[0-9,]*\])[^\n]*custom_call_target=\"lapack_", program)
+    assert len(lapack_operands) >= 2, "expected the orthogonal initialiser's QR calls in the program"
+    assert all(shape.count(",") == 1 for shape in lapack_operands), lapack_operands
 
 
 def test_with_agent_id_appends_one_hot():

@@ -128,8 +128,7 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         state, start_chunk = init(keys), 0
         host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
-    # Finish init before compiling and evaluating, so that a stuck init program (XLA's CPU pool has
-    # wedged there for MAPPO; see README) shows up here rather than inside the first evaluation.
+    # Finish init before the compile timer starts, so that compile_seconds does not include it.
     state = jax.block_until_ready(state)
     compile_start = time.perf_counter()
     chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()

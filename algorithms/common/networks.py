@@ -21,9 +21,40 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def orthogonal(scale: float) -> nn.initializers.Initializer:
+    """flax's orthogonal initialiser, except that under ``vmap`` it draws one matrix at a time.
+
+    The draws are bit-identical to flax's; only the batching differs, to dodge a deadlock.
+    jaxlib 0.10's CPU LAPACK kernels split a batched QR across XLA's intra-op thread pool and
+    park the calling pool thread until the pieces finish. A vmapped init (seeds, per-echelon
+    networks) holds one independent batched QR per layer, and XLA runs independent ops
+    concurrently, so once as many QRs as the pool has threads start together (two on a 2-core
+    machine) every thread waits and the program never finishes. A single matrix's QR runs
+    inline, so this turns ``vmap`` into ``lax.map``; init runs once per run, so the lost
+    parallelism costs nothing that matters.
+    """
+    flax_orthogonal = nn.initializers.orthogonal(scale)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        @jax.custom_batching.custom_vmap
+        def draw(one_key):
+            return flax_orthogonal(one_key, shape, dtype)
+
+        @draw.def_vmap
+        def draw_one_at_a_time(axis_size, in_batched, keys):
+            del axis_size
+            (keys_batched,) = in_batched
+            if not keys_batched:
+                return draw(keys), False
+            return jax.lax.map(draw, keys), True
+
+        return draw(key)
+
+    return init
+
+
 def _dense(features: int, scale: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale),
-                    bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
 class MLP(nn.Module):
@@ -57,7 +88,7 @@ class PolicyHead(nn.Module):
         if self.initial_logits is not None:
             prior = jnp.asarray(self.initial_logits, jnp.float32)
             bias_init = lambda key, shape, dtype=jnp.float32: prior.astype(dtype)  # noqa: E731
-        return nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01), bias_init=bias_init)(torso)
+        return nn.Dense(self.num_actions, kernel_init=orthogonal(0.01), bias_init=bias_init)(torso)
 
 
 class ValueHead(nn.Module):
