@@ -52,6 +52,7 @@ from algorithms.common.config import CommonConfig, ConfigError, check_int
 from algorithms.common.gae import gae
 from algorithms.common.loop import Learner, main as loop_main, make_train as train_from_learner
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, categorical, symlog, with_agent_id
+from algorithms.common.rollout import minibatches_over_games
 
 
 @dataclasses.dataclass
@@ -148,7 +149,6 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
     num_agents, num_actions = env.num_agents, env.config.num_actions
     num_envs, num_steps = config.num_envs, config.num_steps
     num_updates = config.total_timesteps // (num_envs * num_steps)
-    envs_per_minibatch = num_envs // config.num_minibatches
     hidden = tuple(int(h) for h in config.hidden_sizes)
     initial_logits = None
     if env.config.action_mode == "relative" and config.anchor_logit:
@@ -237,15 +237,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
 
         def epoch(carry, key):
             params, opt_state = carry
-            # Minibatches split the games (axis 1), keeping each game's periods together.
-            order = jax.random.permutation(key, num_envs)
-
-            def split(x):
-                x = jnp.take(x, order, axis=1)
-                x = x.reshape((x.shape[0], config.num_minibatches, envs_per_minibatch) + x.shape[2:])
-                return jnp.swapaxes(x, 0, 1)
-
-            minibatches = jax.tree.map(split, (trajectory, advantages, targets))
+            minibatches = minibatches_over_games(key, (trajectory, advantages, targets), config.num_minibatches)
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry

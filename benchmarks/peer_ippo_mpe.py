@@ -26,6 +26,7 @@ import optax
 from algorithms import ippo
 from algorithms.common.gae import bootstrap_values, gae
 from algorithms.common.networks import PolicyHead, ValueHead, categorical
+from algorithms.common.rollout import minibatches_over_games
 
 ENV_NAME = "MPE_simple_spread_v3"
 
@@ -74,7 +75,6 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
     agents = list(env.agents)
     num_actions = int(env.action_space(agents[0]).n)
     num_envs, num_steps = settings.num_envs, settings.num_steps
-    envs_per_minibatch = num_envs // settings.num_minibatches
     actor = PolicyHead(settings.hidden_sizes, num_actions)
     critic = ValueHead(settings.hidden_sizes)
     optimizer = optax.chain(optax.clip_by_global_norm(settings.max_grad_norm),
@@ -132,20 +132,14 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
                                   no_truncation, settings.gamma, settings.gae_lambda)
 
         def epoch(carry, key):
-            order = jax.random.permutation(key, num_envs)
-
-            def split(x):
-                x = jnp.take(x, order, axis=1)
-                x = x.reshape((x.shape[0], settings.num_minibatches, envs_per_minibatch) + x.shape[2:])
-                return jnp.swapaxes(x, 0, 1)
-
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
                 loss, grads = jax.value_and_grad(loss_fn)(params, *minibatch)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), loss
 
-            return jax.lax.scan(minibatch_step, carry, jax.tree.map(split, (trajectory, advantages, targets)))
+            minibatches = minibatches_over_games(key, (trajectory, advantages, targets), settings.num_minibatches)
+            return jax.lax.scan(minibatch_step, carry, minibatches)
 
         key, epochs_key = jax.random.split(state.key)
         (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state),

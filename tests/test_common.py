@@ -19,6 +19,7 @@ from algorithms.common.config import CommonConfig, ConfigError, parse_config
 from algorithms.common.gae import bootstrap_values, gae
 from algorithms.common.loop import Learner, run
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, orthogonal, with_agent_id
+from algorithms.common.rollout import minibatches_over_games
 from jaxbeer import policies
 
 # ------------------------------------------------------------------- GAE
@@ -134,6 +135,21 @@ def test_track_episodes_counts_only_finished_episodes():
              "loss": np.array([[1.0, 3.0]])}
     reduced = metrics.reduce_chunk(chunk)
     assert reduced["episode_team_cost"] == 9.0 and reduced["loss"] == 2.0 and reduced["episodes"] == 1
+
+
+def test_minibatches_deal_out_whole_games_once_each():
+    periods, games = 3, 8
+    game_id = jnp.broadcast_to(jnp.arange(games), (periods, games))
+    period = jnp.broadcast_to(jnp.arange(periods)[:, None], (periods, games))
+    rollout = {"game": game_id, "period": period, "obs": jnp.zeros((periods, games, 2, 5))}
+    split = minibatches_over_games(jax.random.PRNGKey(0), rollout, num_minibatches=4)
+    assert split["game"].shape == (4, periods, 2) and split["obs"].shape == (4, periods, 2, 2, 5)
+    # Every column is one game's periods in order, and the games are dealt out exactly once.
+    np.testing.assert_array_equal(split["game"], jnp.broadcast_to(split["game"][:, :1], split["game"].shape))
+    np.testing.assert_array_equal(split["period"], jnp.broadcast_to(jnp.arange(periods)[None, :, None], (4, periods, 2)))
+    assert sorted(np.asarray(split["game"][:, 0]).ravel().tolist()) == list(range(games))
+    other_key = minibatches_over_games(jax.random.PRNGKey(1), rollout, num_minibatches=4)["game"]
+    assert not np.array_equal(other_key, split["game"])
 
 
 # -------------------------------------------------------------- networks
