@@ -23,6 +23,10 @@ dead code: a learner reads both every period. ``--harness-rng jax`` draws the
 per-game keys and action words with ``jax.random.bits`` instead of the fused
 threefry counter stream (``step_words``), to show what the harness costs.
 
+``--profile`` also traces one more call of each configuration with
+``jax.profiler`` and reports where its time went: the share of each compiled
+XLA op (a fusion, a copy) and the jax operation it came from.
+
 Results go to a JSON file in ``benchmarks/results/`` (with the machine: CPU
 model, cores, jax version, device) and a table on stdout. On a shared machine
 the absolute numbers move with the load; compare figures taken in one run.
@@ -30,14 +34,18 @@ the absolute numbers move with the load; compare figures taken in one run.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
+import gzip
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -247,14 +255,82 @@ def make_rollout(env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, num_games: in
     return run
 
 
+def _stack_frame_locations(compiled_hlo: str) -> dict[int, str]:
+    """``stack_frame_id`` -> ``"file:line (function)"`` of the frame nearest the op that is in a
+    ``jaxbeer`` file (else the op's own frame), from the tables XLA prints before the module."""
+    tables: dict[str, dict[int, str]] = {}
+    section = None
+    for line in compiled_hlo.splitlines():
+        if line in ("FileNames", "FunctionNames", "FileLocations", "StackFrames"):
+            section, tables[line] = line, {}
+        elif section and re.match(r"\d+ ", line):
+            number, rest = line.split(" ", 1)
+            tables[section][int(number)] = rest.strip().strip('"')
+        elif not line.strip():
+            section = None
+    files, functions = tables.get("FileNames", {}), tables.get("FunctionNames", {})
+    places, parents = {}, {}
+    for frame, text in tables.get("StackFrames", {}).items():
+        fields = dict(re.findall(r"(\w+)=(\d+)", text))
+        where = dict(re.findall(r"(\w+)=(\d+)", tables["FileLocations"][int(fields["file_location_id"])]))
+        path = files.get(int(where["file_name_id"]), "?")
+        places[frame] = (path, f"{Path(path).parent.name}/{Path(path).name}:{where['line']} "
+                               f"({functions.get(int(where['function_name_id']), '?')})")
+        parents[frame] = int(fields.get("parent_frame_id", 0))
+    located = {}
+    for frame in places:
+        cursor, seen = frame, set()
+        while cursor in places and cursor not in seen and f"{os.sep}jaxbeer{os.sep}" not in places[cursor][0]:
+            seen.add(cursor)
+            cursor = parents[cursor]
+        located[frame] = places[cursor][1] if cursor in places else places[frame][1]
+    return located
+
+
+def profile_ops(compiled_hlo: str, call: Callable[[], object], top: int = 12) -> list[dict]:
+    """Shares of one traced ``call``'s time by compiled XLA op, largest first, with each op's jax source.
+
+    XLA:CPU records one trace event per op it runs, named as in ``compiled_hlo``; events
+    with other names (the executor, the host) are left out of the total.
+    """
+    locations = _stack_frame_locations(compiled_hlo)
+    sources = {}
+    for line in compiled_hlo.splitlines():
+        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
+        if match:
+            op_name = re.search(r'op_name="[^"]*/([^"/]+)"', line)
+            frame = re.search(r"stack_frame_id=(\d+)", line)
+            where = locations.get(int(frame.group(1)), "") if frame else ""
+            sources[match.group(1)] = " ".join(filter(None, [op_name.group(1) if op_name else "", where]))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        try:
+            jax.block_until_ready(call())
+        finally:
+            jax.profiler.stop_trace()
+        (trace_file,) = Path(trace_dir).rglob("*.trace.json.gz")
+        events = json.loads(gzip.decompress(trace_file.read_bytes()))["traceEvents"]
+    microseconds = collections.Counter()
+    for event in events:
+        if event.get("ph") == "X" and event.get("name") in sources:
+            microseconds[event["name"]] += event.get("dur", 0)
+    total = sum(microseconds.values()) or 1
+    return [{"op": name, "share": spent / total, "source": sources[name]}
+            for name, spent in microseconds.most_common(top)]
+
+
 def measure(env, params, num_games: int, steps: int, repeats: int, policy: str, key: jax.Array,
-            levels: np.ndarray | None = None, harness_rng: str = "fused") -> dict:
+            levels: np.ndarray | None = None, harness_rng: str = "fused", profile: bool = False) -> dict:
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
     run = make_rollout(env, params, num_games, steps, policy, levels, harness_rng)
     seconds = time_calls(lambda: run(run_key, state, obs), repeats)
-    return {"num_games": num_games, "policy": policy, "steps": steps,
-            "env_steps_per_s": rate_summary(num_games * steps, seconds)}
+    row = {"num_games": num_games, "policy": policy, "steps": steps,
+           "env_steps_per_s": rate_summary(num_games * steps, seconds)}
+    if profile:
+        hlo = run.lower(run_key, state, obs).compile().as_text()
+        row["profile"] = profile_ops(hlo, lambda: run(run_key, state, obs))
+    return row
 
 
 # --------------------------------------------------------------------- main
@@ -273,6 +349,8 @@ class Args:
     harness_rng: str = "fused"
     """fused (threefry counter stream in plain ops) or jax (jax.random.split/bits)."""
     seed: int = 0
+    profile: bool = False
+    """Also trace one call per configuration and report the time per compiled XLA op."""
     out: str = ""
     """JSON path; empty: benchmarks/results/env_throughput-<backend>-<time>.json."""
 
@@ -320,14 +398,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for num_games in args.num_games:
             key, sub = jax.random.split(key)
             rows.append(measure(env, params, num_games, args.steps, args.repeats, policy, sub, levels,
-                                args.harness_rng))
+                                args.harness_rng, args.profile))
             rate = rows[-1]["env_steps_per_s"]
             print(f"  {policy} {num_games} games: {rate['median']:,.0f} steps/s", file=sys.stderr, flush=True)
+            for op in rows[-1].get("profile", [])[:8]:
+                print(f"    {100 * op['share']:5.1f}%  {op['op']:<32} {op['source']}", file=sys.stderr)
     payload = {
         "benchmark": "env_throughput",
         "scenario": args.scenario,
         "config": {"steps": args.steps, "repeats": args.repeats, "harness_rng": args.harness_rng,
-                   "seed": args.seed, "base_stock_levels": levels.tolist(),
+                   "seed": args.seed, "profile": args.profile, "base_stock_levels": levels.tolist(),
                    "env_config": {k: v for k, v in vars(env.config).items()}},
         "machine": machine_info(),
         "results": rows,

@@ -50,6 +50,19 @@ def test_env_throughput_writes_json(tmp_path):
     assert "median steps/s" in done.stdout
 
 
+def test_env_throughput_profile_attributes_time_to_env_code(tmp_path):
+    out = tmp_path / "profile.json"
+    done = run_module("benchmarks.env_throughput", "--num-games", "8", "--steps", "20", "--repeats", "1",
+                      "--policies", "random", "--profile", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    shares = [op["share"] for op in row["profile"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    # The ops are named as in the compiled program and traced back to the env's source lines.
+    assert any("jaxbeer/env.py:" in op["source"] for op in row["profile"]), row["profile"]
+    assert row["profile"][0]["op"] in done.stderr
+
+
 def test_throughput_suite_writes_json_and_plot(tmp_path, learner_env):
     out = tmp_path / "suite.json"
     done = run_module("benchmarks.throughput", "--num-games", "1", "8", "--steps", "20", "--repeats", "2",
