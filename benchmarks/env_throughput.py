@@ -62,6 +62,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_NUM_GAMES = (1, 64, 1024, 4096, 16384)
 POLICIES = ("random", "base-stock")
 HARNESS_RNGS = ("fused", "jax")
+JAXBEER_DIR = Path(jaxbeer.__file__).resolve().parent
+CONTROL_FLOW_OPS = ("while", "conditional", "call")  # their trace spans cover their bodies' ops
 
 
 # ------------------------------------------------------------- machine info
@@ -280,43 +282,53 @@ def _stack_frame_locations(compiled_hlo: str) -> dict[int, str]:
     located = {}
     for frame in places:
         cursor, seen = frame, set()
-        while cursor in places and cursor not in seen and f"{os.sep}jaxbeer{os.sep}" not in places[cursor][0]:
+        while cursor in places and cursor not in seen and not Path(places[cursor][0]).is_relative_to(JAXBEER_DIR):
             seen.add(cursor)
             cursor = parents[cursor]
         located[frame] = places[cursor][1] if cursor in places else places[frame][1]
     return located
 
 
-def profile_ops(compiled_hlo: str, call: Callable[[], object], top: int = 12) -> list[dict]:
-    """Shares of one traced ``call``'s time by compiled XLA op, largest first, with each op's jax source.
+def profile_ops(compiled_hlo: str, call: Callable[[], object]) -> dict:
+    """Where one traced ``call``'s time went: each compiled XLA op's share of the summed op time,
+    largest first, with the jax operation and source line it came from.
 
-    XLA:CPU records one trace event per op it runs, named as in ``compiled_hlo``; events
-    with other names (the executor, the host) are left out of the total.
+    XLA:CPU records one trace event per op it runs, named as in ``compiled_hlo``. Events with
+    other names (the executor, the host) and control-flow ops, whose spans contain their
+    bodies' ops, are left out of the sum.
     """
     locations = _stack_frame_locations(compiled_hlo)
     sources = {}
     for line in compiled_hlo.splitlines():
-        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
-        if match:
+        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .*? ([a-z][\w-]*)\(", line)
+        if match and match.group(2) not in CONTROL_FLOW_OPS:
             op_name = re.search(r'op_name="[^"]*/([^"/]+)"', line)
             frame = re.search(r"stack_frame_id=(\d+)", line)
             where = locations.get(int(frame.group(1)), "") if frame else ""
             sources[match.group(1)] = " ".join(filter(None, [op_name.group(1) if op_name else "", where]))
     with tempfile.TemporaryDirectory() as trace_dir:
         jax.profiler.start_trace(trace_dir)
+        start = time.perf_counter()
         try:
             jax.block_until_ready(call())
         finally:
+            wall_seconds = time.perf_counter() - start
             jax.profiler.stop_trace()
-        (trace_file,) = Path(trace_dir).rglob("*.trace.json.gz")
-        events = json.loads(gzip.decompress(trace_file.read_bytes()))["traceEvents"]
+        trace_files = list(Path(trace_dir).rglob("*.trace.json.gz"))
+        if len(trace_files) != 1:
+            raise RuntimeError(f"--profile expected one *.trace.json.gz from jax.profiler, found {len(trace_files)}")
+        events = json.loads(gzip.decompress(trace_files[0].read_bytes()))["traceEvents"]
     microseconds = collections.Counter()
     for event in events:
         if event.get("ph") == "X" and event.get("name") in sources:
             microseconds[event["name"]] += event.get("dur", 0)
-    total = sum(microseconds.values()) or 1
-    return [{"op": name, "share": spent / total, "source": sources[name]}
-            for name, spent in microseconds.most_common(top)]
+    total = sum(microseconds.values())
+    if not total:
+        raise RuntimeError(f"--profile found no per-op events in the trace (backend {jax.default_backend()}); "
+                           "it reads XLA:CPU's")
+    return {"wall_seconds": wall_seconds, "traced_op_seconds": total / 1e6, "num_ops": len(microseconds),
+            "ops": [{"op": name, "share": spent / total, "source": sources[name]}
+                    for name, spent in microseconds.most_common()]}
 
 
 def measure(env, params, num_games: int, steps: int, repeats: int, policy: str, key: jax.Array,
@@ -401,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                 args.harness_rng, args.profile))
             rate = rows[-1]["env_steps_per_s"]
             print(f"  {policy} {num_games} games: {rate['median']:,.0f} steps/s", file=sys.stderr, flush=True)
-            for op in rows[-1].get("profile", [])[:8]:
+            for op in rows[-1].get("profile", {}).get("ops", [])[:8]:
                 print(f"    {100 * op['share']:5.1f}%  {op['op']:<32} {op['source']}", file=sys.stderr)
     payload = {
         "benchmark": "env_throughput",

@@ -35,20 +35,8 @@ def orthogonal(scale: float) -> nn.initializers.Initializer:
     """
     flax_orthogonal = nn.initializers.orthogonal(scale)
 
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        @jax.custom_batching.custom_vmap
-        def draw(one_key):
-            return flax_orthogonal(one_key, shape, dtype)
-
-        @draw.def_vmap
-        def draw_one_at_a_time(axis_size, in_batched, keys):
-            del axis_size
-            (keys_batched,) = in_batched
-            if not keys_batched:
-                return draw(keys), False
-            return jax.lax.map(draw, keys), True
-
-        return draw(key)
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float_) -> jax.Array:
+        return jax.custom_batching.sequential_vmap(lambda one_key: flax_orthogonal(one_key, shape, dtype))(key)
 
     return init
 

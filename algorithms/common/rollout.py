@@ -12,9 +12,12 @@ def minibatches_over_games(key: jax.Array, rollout: Any, num_minibatches: int) -
     """Every leaf ``[T, E, ...]`` -> ``[num_minibatches, T, E // num_minibatches, ...]``.
 
     The games (axis 1) are shuffled and dealt out whole, so each minibatch keeps its games'
-    periods in order; the caller checks that ``num_minibatches`` divides ``E``.
+    periods in order. Raises ``ValueError`` (at trace time) unless ``num_minibatches`` divides ``E``.
     """
     num_games = jax.tree.leaves(rollout)[0].shape[1]
+    if num_minibatches < 1 or num_games % num_minibatches:
+        raise ValueError(f"num_minibatches must be a divisor of the number of games ({num_games}), "
+                         f"got {num_minibatches}")
     order = jax.random.permutation(key, num_games)
 
     def split(x):
