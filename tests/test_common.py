@@ -172,11 +172,13 @@ def test_agent_network_without_sharing_keeps_echelons_apart():
 def test_orthogonal_init_matches_flax_bit_for_bit_under_nested_vmap():
     keys = jax.random.split(jax.random.PRNGKey(2), 6).reshape(2, 3, 2)
     for shape in [(5, 16), (16, 16), (16, 3)]:
-        ours = jax.jit(jax.vmap(jax.vmap(lambda k: orthogonal(0.5)(k, shape))))(keys)
-        flax_draws = jax.jit(jax.vmap(jax.vmap(lambda k: nn.initializers.orthogonal(0.5)(k, shape))))(keys)
+        ours = jax.jit(jax.vmap(jax.vmap(lambda k: orthogonal(0.5)(k, shape, jnp.float32))))(keys)
+        flax_draws = jax.jit(jax.vmap(jax.vmap(
+            lambda k: nn.initializers.orthogonal(0.5)(k, shape, jnp.float32))))(keys)
         np.testing.assert_array_equal(ours, flax_draws)
-    np.testing.assert_array_equal(orthogonal(2.0)(keys[0, 0], (4, 6)),
-                                  nn.initializers.orthogonal(2.0)(keys[0, 0], (4, 6)))
+    single = orthogonal(2.0)(keys[0, 0], (4, 6))
+    assert single.dtype == jnp.float32
+    np.testing.assert_array_equal(single, nn.initializers.orthogonal(2.0)(keys[0, 0], (4, 6), jnp.float32))
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks XLA:CPU's LAPACK custom calls")

@@ -35,7 +35,7 @@ def orthogonal(scale: float) -> nn.initializers.Initializer:
     """
     flax_orthogonal = nn.initializers.orthogonal(scale)
 
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float_) -> jax.Array:
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
         return jax.custom_batching.sequential_vmap(lambda one_key: flax_orthogonal(one_key, shape, dtype))(key)
 
     return init
