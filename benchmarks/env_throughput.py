@@ -340,8 +340,9 @@ def measure(env, params, num_games: int, steps: int, repeats: int, policy: str, 
     row = {"num_games": num_games, "policy": policy, "steps": steps,
            "env_steps_per_s": rate_summary(num_games * steps, seconds)}
     if profile:
-        hlo = run.lower(run_key, state, obs).compile().as_text()
-        row["profile"] = profile_ops(hlo, lambda: run(run_key, state, obs))
+        # Trace the very executable whose HLO names the ops, not a second compile behind run's cache.
+        compiled = run.lower(run_key, state, obs).compile()
+        row["profile"] = profile_ops(compiled.as_text(), lambda: compiled(run_key, state, obs))
     return row
 
 
