@@ -8,10 +8,10 @@ import json
 import re
 from typing import ClassVar
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import flax.linen as nn
 import pytest
 
 from algorithms.common import checkpoint, metrics, team as team_lib
