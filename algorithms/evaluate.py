@@ -55,15 +55,19 @@ def main(argv=None) -> list[dict]:
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
     key = jax.random.PRNGKey(args.seed)
-    rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params, key, args.episodes,
-                                 num_seeds=config.num_seeds)
-    rows[config.num_seeds:config.num_seeds] = best_policy_rows(args.run, learner, config, key, args.episodes)
-    print(f"{saved['algorithm']} on {config.scenario}, team {','.join(game.team.kinds)}, "
-          f"base-stock levels {game.team.base_stock_levels}, {args.episodes} episodes (seed {args.seed})")
+    rows = evaluation.cost_table(
+        game.env, game.params, game.team, learner.act, policy_params, key, args.episodes, num_seeds=config.num_seeds
+    )
+    rows[config.num_seeds : config.num_seeds] = best_policy_rows(args.run, learner, config, key, args.episodes)
+    print(
+        f"{saved['algorithm']} on {config.scenario}, team {','.join(game.team.kinds)}, "
+        f"base-stock levels {game.team.base_stock_levels}, {args.episodes} episodes (seed {args.seed})"
+    )
     print(evaluation.format_table(rows))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"run": args.run, "episodes": args.episodes, "seed": args.seed,
-                                                   "rows": rows}, indent=1))
+        Path(args.json_out).write_text(
+            json.dumps({"run": args.run, "episodes": args.episodes, "seed": args.seed, "rows": rows}, indent=1)
+        )
     return rows
 
 

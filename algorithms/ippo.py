@@ -47,10 +47,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from algorithms.common import metrics, team as team_lib
+from algorithms.common import metrics
+from algorithms.common import team as team_lib
 from algorithms.common.config import CommonConfig, ConfigError, check_int
 from algorithms.common.gae import gae
-from algorithms.common.loop import Learner, main as loop_main, make_train as train_from_learner
+from algorithms.common.loop import Learner
+from algorithms.common.loop import main as loop_main
+from algorithms.common.loop import make_train as train_from_learner
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, categorical, symlog, with_agent_id
 from algorithms.common.rollout import minibatches_over_games
 
@@ -93,13 +96,15 @@ class Config(CommonConfig):
         for name in ("num_steps", "update_epochs", "num_minibatches"):
             check_int(name, getattr(self, name), 1)
         if self.num_envs % self.num_minibatches:
-            raise ConfigError(f"--num-envs ({self.num_envs}) must be divisible by --num-minibatches "
-                              f"({self.num_minibatches})")
+            raise ConfigError(
+                f"--num-envs ({self.num_envs}) must be divisible by --num-minibatches ({self.num_minibatches})"
+            )
         if self.total_timesteps < self.num_envs * self.num_steps:
-            raise ConfigError(f"--total-timesteps must be >= num_envs * num_steps = {self.num_envs * self.num_steps} "
-                              f"(one update), got {self.total_timesteps}")
-        for name in ("lr", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm", "anchor_logit",
-                     "ent_coef_end"):
+            raise ConfigError(
+                f"--total-timesteps must be >= num_envs * num_steps = {self.num_envs * self.num_steps} "
+                f"(one update), got {self.total_timesteps}"
+            )
+        for name in ("lr", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm", "anchor_logit", "ent_coef_end"):
             value = getattr(self, name)
             if not (0.0 <= value < float("inf")):
                 raise ConfigError(f"--{name.replace('_', '-')} must be finite and >= 0, got {value}")
@@ -138,8 +143,9 @@ class Critic(NamedTuple):
 def local_critic(config: CommonConfig) -> Critic:
     """IPPO: each echelon's value from its own observation."""
     transform = symlog if config.symlog_obs else (lambda x: x)
-    return Critic(features=lambda env, params, obs, state: obs,
-                  inputs=lambda obs: with_agent_id(transform(obs), config.agent_id))
+    return Critic(
+        features=lambda env, params, obs, state: obs, inputs=lambda obs: with_agent_id(transform(obs), config.agent_id)
+    )
 
 
 def make_learner(config: Config, critic: Critic | None = None) -> Learner:
@@ -165,18 +171,25 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         passes = config.update_epochs * config.num_minibatches
         return config.lr * (1.0 - (count // passes) / num_updates) if config.anneal_lr else config.lr
 
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                            optax.adam(learning_rate, eps=1e-5))
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
 
     def init(key):
         actor_key, critic_key, reset_key, key = jax.random.split(key, 4)
         obs, env_state = team_lib.reset(env, reset_key, env_params, num_envs, stagger=True)
         features = critic.features(env, env_params, obs, env_state)
-        params = {"actor": actor.init(actor_key, actor_input(obs[0])),
-                  "critic": value.init(critic_key, critic.inputs(features[0]))}
-        return TrainState(params=params, opt_state=optimizer.init(params), env_state=env_state, obs=obs,
-                          running_cost=metrics.initial_running_cost(env_state.period, num_agents), key=key,
-                          update=jnp.int32(0))
+        params = {
+            "actor": actor.init(actor_key, actor_input(obs[0])),
+            "critic": value.init(critic_key, critic.inputs(features[0])),
+        }
+        return TrainState(
+            params=params,
+            opt_state=optimizer.init(params),
+            env_state=env_state,
+            obs=obs,
+            running_cost=metrics.initial_running_cost(env_state.period, num_agents),
+            key=key,
+            update=jnp.int32(0),
+        )
 
     # ----------------------------------------------------------- rollout
     def rollout(state: TrainState):
@@ -189,15 +202,21 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             done = jnp.logical_or(step.terminated, step.truncated)
             running_cost, finished = metrics.track_episodes(running_cost, step.cost, done)
             transition = Transition(
-                obs=obs, critic_features=critic.features(env, env_params, obs, env_state),
+                obs=obs,
+                critic_features=critic.features(env, env_params, obs, env_state),
                 final_critic_features=critic.features(env, env_params, step.final_obs, step.final_state),
-                action=action, log_prob=log_prob, reward=step.reward,
-                terminated=step.terminated, truncated=step.truncated)
+                action=action,
+                log_prob=log_prob,
+                reward=step.reward,
+                terminated=step.terminated,
+                truncated=step.truncated,
+            )
             return (step.state, step.obs, running_cost), (transition, finished)
 
         key, rollout_key = jax.random.split(state.key)
         (env_state, obs, running_cost), (trajectory, finished) = jax.lax.scan(
-            period, (state.env_state, state.obs, state.running_cost), jax.random.split(rollout_key, num_steps))
+            period, (state.env_state, state.obs, state.running_cost), jax.random.split(rollout_key, num_steps)
+        )
         state = state._replace(env_state=env_state, obs=obs, running_cost=running_cost, key=key)
         return state, trajectory, metrics.sum_over_time(finished)
 
@@ -215,14 +234,20 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         adv_std = jnp.sqrt(mean((advantages - adv_mean) ** 2) + 1e-8)
         normalised = (advantages - adv_mean) / adv_std
         ratio = jnp.exp(log_prob - batch.log_prob)
-        policy_loss = -mean(jnp.minimum(ratio * normalised,
-                                        jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * normalised))
+        policy_loss = -mean(
+            jnp.minimum(ratio * normalised, jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * normalised)
+        )
         value_loss = 0.5 * mean((values - targets) ** 2)
         entropy = mean(policy.entropy())
         loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
-        stats = {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                 "approx_kl": mean((ratio - 1) - jnp.log(ratio)),
-                 "clip_fraction": mean((jnp.abs(ratio - 1) > config.clip_eps).astype(jnp.float32))}
+        stats = {
+            "loss": loss,
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": mean((ratio - 1) - jnp.log(ratio)),
+            "clip_fraction": mean((jnp.abs(ratio - 1) > config.clip_eps).astype(jnp.float32)),
+        }
         return loss, stats
 
     # ------------------------------------------------------------ update
@@ -232,8 +257,15 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         values = value.apply(critic_params, critic.inputs(trajectory.critic_features))  # [T, E, A]
         # V(final_obs[t]) is V(obs[t+1]) within an episode and the truncation bootstrap at its end.
         next_values = value.apply(critic_params, critic.inputs(trajectory.final_critic_features))
-        advantages, targets = gae(trajectory.reward, values, next_values, trajectory.terminated,
-                                  trajectory.truncated, config.gamma, config.gae_lambda)
+        advantages, targets = gae(
+            trajectory.reward,
+            values,
+            next_values,
+            trajectory.terminated,
+            trajectory.truncated,
+            config.gamma,
+            config.gae_lambda,
+        )
 
         def epoch(carry, key):
             params, opt_state = carry
@@ -251,7 +283,8 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         ent_coef = config.ent_coef + (config.ent_coef_end - config.ent_coef) * progress
         key, epochs_key = jax.random.split(state.key)
         (params, opt_state), stats = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(epochs_key, config.update_epochs))
+            epoch, (state.params, state.opt_state), jax.random.split(epochs_key, config.update_epochs)
+        )
         state = state._replace(params=params, opt_state=opt_state, key=key, update=state.update + 1)
         return state, {**jax.tree.map(jnp.mean, stats), **episode_stats}
 
@@ -259,9 +292,15 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         """Greedy: the most likely action index per echelon."""
         return jnp.argmax(actor.apply(actor_params, actor_input(obs)), axis=-1).astype(jnp.int32)
 
-    return Learner(game=game, init=init, update=update, act=act,
-                   policy_params=lambda state: state.params["actor"],
-                   num_updates=num_updates, env_steps_per_update=num_envs * num_steps)
+    return Learner(
+        game=game,
+        init=init,
+        update=update,
+        act=act,
+        policy_params=lambda state: state.params["actor"],
+        num_updates=num_updates,
+        env_steps_per_update=num_envs * num_steps,
+    )
 
 
 def make_train(config: Config):

@@ -18,8 +18,10 @@ import jax
 import jax.numpy as jnp
 
 from algorithms import ippo
+from algorithms.common.loop import Learner
+from algorithms.common.loop import main as loop_main
+from algorithms.common.loop import make_train as train_from_learner
 from algorithms.common.networks import symlog
-from algorithms.common.loop import Learner, main as loop_main, make_train as train_from_learner
 
 
 @dataclasses.dataclass
@@ -37,10 +39,12 @@ def centralised_critic(num_agents: int, use_symlog: bool = True) -> ippo.Critic:
     def inputs(global_state):
         if use_symlog:
             global_state = symlog(global_state)
-        per_agent = jnp.broadcast_to(global_state[..., None, :],
-                                     global_state.shape[:-1] + (num_agents, global_state.shape[-1]))
-        one_hot = jnp.broadcast_to(jnp.eye(num_agents, dtype=global_state.dtype),
-                                   global_state.shape[:-1] + (num_agents, num_agents))
+        per_agent = jnp.broadcast_to(
+            global_state[..., None, :], global_state.shape[:-1] + (num_agents, global_state.shape[-1])
+        )
+        one_hot = jnp.broadcast_to(
+            jnp.eye(num_agents, dtype=global_state.dtype), global_state.shape[:-1] + (num_agents, num_agents)
+        )
         return jnp.concatenate([per_agent, one_hot], axis=-1)
 
     return ippo.Critic(features=features, inputs=inputs)

@@ -43,9 +43,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from algorithms.common import metrics, replay, team as team_lib
+from algorithms.common import metrics, replay
+from algorithms.common import team as team_lib
 from algorithms.common.config import CommonConfig, ConfigError, check_int
-from algorithms.common.loop import Learner, main as loop_main, make_train as train_from_learner
+from algorithms.common.loop import Learner
+from algorithms.common.loop import main as loop_main
+from algorithms.common.loop import make_train as train_from_learner
 from algorithms.common.networks import AgentNetwork, QHead, with_agent_id
 
 MIXERS = ("none", "vdn", "qmix")
@@ -99,12 +102,23 @@ class ValueBasedConfig(CommonConfig):
         super().validate()
         if self.mixer not in MIXERS:
             raise ConfigError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
-        for name, low in (("batch_size", 1), ("gradient_steps", 1), ("buffer_size", 1), ("learning_starts", 0),
-                          ("target_update_period", 1), ("n_step", 1), ("mixer_embed_dim", 1),
-                          ("hypernet_hidden", 1)):
+        for name, low in (
+            ("batch_size", 1),
+            ("gradient_steps", 1),
+            ("buffer_size", 1),
+            ("learning_starts", 0),
+            ("target_update_period", 1),
+            ("n_step", 1),
+            ("mixer_embed_dim", 1),
+            ("hypernet_hidden", 1),
+        ):
             check_int(name, getattr(self, name), low)
-        for name, low, high in (("lr", 0.0, 1.0), ("epsilon_start", 0.0, 1.0), ("epsilon_end", 0.0, 1.0),
-                                ("epsilon_decay_fraction", 0.0, 1.0)):
+        for name, low, high in (
+            ("lr", 0.0, 1.0),
+            ("epsilon_start", 0.0, 1.0),
+            ("epsilon_end", 0.0, 1.0),
+            ("epsilon_decay_fraction", 0.0, 1.0),
+        ):
             value = getattr(self, name)
             if not (low <= value <= high) or (name == "lr" and value == 0.0):
                 bracket = "(" if name == "lr" else "["
@@ -112,17 +126,23 @@ class ValueBasedConfig(CommonConfig):
         for name in ("max_grad_norm", "huber_delta"):
             value = getattr(self, name)
             if not (0.0 <= value < float("inf")) or (name == "max_grad_norm" and value == 0.0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be finite and "
-                                  f"{'> 0' if name == 'max_grad_norm' else '>= 0'}, got {value}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be finite and "
+                    f"{'> 0' if name == 'max_grad_norm' else '>= 0'}, got {value}"
+                )
         if self.total_timesteps < self.num_envs:
-            raise ConfigError(f"--total-timesteps must be >= num_envs = {self.num_envs} (one update), "
-                              f"got {self.total_timesteps}")
+            raise ConfigError(
+                f"--total-timesteps must be >= num_envs = {self.num_envs} (one update), got {self.total_timesteps}"
+            )
         if self.buffer_size < self.num_envs * self.n_step:
-            raise ConfigError(f"--buffer-size must be >= num_envs * n_step = {self.num_envs * self.n_step}, "
-                              f"got {self.buffer_size}")
+            raise ConfigError(
+                f"--buffer-size must be >= num_envs * n_step = {self.num_envs * self.n_step}, got {self.buffer_size}"
+            )
         if self.mixer != "none" and not self.team_reward:
-            raise ConfigError(f"--no-team-reward: {self.learner_kind} learns a team value from the team reward; "
-                              f"use iql for individual rewards")
+            raise ConfigError(
+                f"--no-team-reward: {self.learner_kind} learns a team value from the team reward; "
+                f"use iql for individual rewards"
+            )
 
     @property
     def buffer_steps(self) -> int:
@@ -159,8 +179,9 @@ class QMixer(nn.Module):
         return jnp.sum(hidden * w2, axis=-1, keepdims=True) + hypernet("v", 1)
 
 
-def mix(mixer: str, mixer_module: QMixer | None, mixer_params: Any, chosen_q: jax.Array,
-        global_state: jax.Array | None) -> jax.Array:
+def mix(
+    mixer: str, mixer_module: QMixer | None, mixer_params: Any, chosen_q: jax.Array, global_state: jax.Array | None
+) -> jax.Array:
     """Learners' chosen ``Q_i`` ``[..., n]`` -> the regressed values ``[..., M]``
     (``M = n`` for none, 1 for vdn and qmix)."""
     if mixer == "none":
@@ -171,8 +192,9 @@ def mix(mixer: str, mixer_module: QMixer | None, mixer_params: Any, chosen_q: ja
 
 
 # ------------------------------------------------------------ TD targets
-def n_step_targets(rewards: jax.Array, terminated: jax.Array, truncated: jax.Array,
-                   next_values: jax.Array, gamma: float) -> jax.Array:
+def n_step_targets(
+    rewards: jax.Array, terminated: jax.Array, truncated: jax.Array, next_values: jax.Array, gamma: float
+) -> jax.Array:
     """Target for the first step of windows of ``L`` consecutive steps.
 
     ``rewards[..., L, M]``; ``terminated``/``truncated[..., L]`` of the step that
@@ -226,10 +248,12 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     q_network = AgentNetwork(QHead(hidden, num_actions), num_agents, config.share_params)
     mixer_module = QMixer(config.mixer_embed_dim, config.hypernet_hidden) if mixer == "qmix" else None
     num_updates = config.total_timesteps // num_envs
-    learning_rate = (optax.linear_schedule(config.lr, 0.0, max(num_updates * config.gradient_steps, 1))
-                     if config.anneal_lr else config.lr)
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                            optax.adam(learning_rate, eps=1e-5))
+    learning_rate = (
+        optax.linear_schedule(config.lr, 0.0, max(num_updates * config.gradient_steps, 1))
+        if config.anneal_lr
+        else config.lr
+    )
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
     decay_steps = max(int(config.epsilon_decay_fraction * config.total_timesteps), 1)
     epsilon_schedule = optax.linear_schedule(config.epsilon_start, config.epsilon_end, decay_steps)
     reward_scale = jnp.float32(game.reward_scale)
@@ -246,16 +270,28 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         obs, env_state = team_lib.reset(env, reset_key, env_params, num_envs)
         online = {"agent": q_network.init(agent_key, with_agent_id(obs[0], config.agent_id)), "mixer": {}}
         if mixer_module is not None:
-            online["mixer"] = mixer_module.init(mixer_key, jnp.zeros((len(learner_ids),)),
-                                                jnp.zeros((env.global_state_dim,)))
+            online["mixer"] = mixer_module.init(
+                mixer_key, jnp.zeros((len(learner_ids),)), jnp.zeros((env.global_state_dim,))
+            )
         no_action = jnp.zeros((num_envs, num_agents), jnp.int32)
-        example = jax.eval_shape(lambda: transition_of(obs, env_state, no_action, team_lib.vector_step(
-            env, team, reset_key, env_state, no_action, env_params)))
+        example = jax.eval_shape(
+            lambda: transition_of(
+                obs, env_state, no_action, team_lib.vector_step(env, team, reset_key, env_state, no_action, env_params)
+            )
+        )
         buffer = replay.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example), config.buffer_steps)
-        return TrainState(online=online, target=jax.tree.map(jnp.copy, online), opt_state=optimizer.init(online),
-                          buffer=buffer, env_state=env_state, obs=obs,
-                          running_cost=jnp.zeros((num_envs, num_agents), jnp.float32),
-                          env_steps=jnp.int32(0), num_gradient_steps=jnp.int32(0), key=key)
+        return TrainState(
+            online=online,
+            target=jax.tree.map(jnp.copy, online),
+            opt_state=optimizer.init(online),
+            buffer=buffer,
+            env_state=env_state,
+            obs=obs,
+            running_cost=jnp.zeros((num_envs, num_agents), jnp.float32),
+            env_steps=jnp.int32(0),
+            num_gradient_steps=jnp.int32(0),
+            key=key,
+        )
 
     def transition_of(obs, env_state, action, step):
         """What the buffer stores for one vector step of all games."""
@@ -263,8 +299,14 @@ def make_learner(config: ValueBasedConfig) -> Learner:
             reward = step.reward  # [E, A]: the env's reward (team cost unless --no-team-reward)
         else:
             reward = -jnp.sum(step.cost, axis=-1, keepdims=True) * reward_scale  # [E, 1]
-        transition = {"obs": obs, "action": action, "reward": reward, "next_obs": step.final_obs,
-                      "terminated": step.terminated, "truncated": step.truncated}
+        transition = {
+            "obs": obs,
+            "action": action,
+            "reward": reward,
+            "next_obs": step.final_obs,
+            "terminated": step.terminated,
+            "truncated": step.truncated,
+        }
         if mixer == "qmix":
             transition["state"] = global_states(env_state)
             transition["next_state"] = global_states(step.final_state)
@@ -278,22 +320,34 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     def loss_fn(online, target, batch):
         """``batch`` leaves ``[B, L, ...]``: n-step windows starting at the transition being regressed."""
         first = jax.tree.map(lambda x: x[:, 0], batch)
-        predicted = mix(mixer, mixer_module, online["mixer"], chosen(agent_q(online["agent"], first["obs"]),
-                                                                     first["action"]), first.get("state"))
+        predicted = mix(
+            mixer,
+            mixer_module,
+            online["mixer"],
+            chosen(agent_q(online["agent"], first["obs"]), first["action"]),
+            first.get("state"),
+        )
         next_q = agent_q(target["agent"], batch["next_obs"])  # [B, L, A, N]
         selector = agent_q(online["agent"], batch["next_obs"]) if config.double_q else next_q
         next_action = jnp.argmax(selector, axis=-1).astype(jnp.int32)
-        next_values = mix(mixer, mixer_module, target["mixer"], chosen(next_q, next_action),
-                          batch.get("next_state"))  # [B, L, M]
+        next_values = mix(
+            mixer, mixer_module, target["mixer"], chosen(next_q, next_action), batch.get("next_state")
+        )  # [B, L, M]
         rewards = batch["reward"][..., learner_ids] if mixer == "none" else batch["reward"]
-        targets = jax.lax.stop_gradient(n_step_targets(
-            jnp.broadcast_to(rewards, next_values.shape), batch["terminated"], batch["truncated"], next_values,
-            config.gamma))
+        targets = jax.lax.stop_gradient(
+            n_step_targets(
+                jnp.broadcast_to(rewards, next_values.shape),
+                batch["terminated"],
+                batch["truncated"],
+                next_values,
+                config.gamma,
+            )
+        )
         td_error = predicted - targets
         if config.huber_delta > 0:
             loss = jnp.mean(optax.huber_loss(td_error, delta=config.huber_delta))
         else:
-            loss = jnp.mean(td_error ** 2)
+            loss = jnp.mean(td_error**2)
         return loss, {"loss": loss, "q_taken": jnp.mean(predicted), "td_abs": jnp.mean(jnp.abs(td_error))}
 
     def learn(state: TrainState, buffer, key):
@@ -314,8 +368,10 @@ def make_learner(config: ValueBasedConfig) -> Learner:
 
     def skip(state: TrainState, buffer, key):
         zero = jnp.float32(0)
-        return ((state.online, state.target, state.opt_state, state.num_gradient_steps),
-                {"loss": zero, "q_taken": zero, "td_abs": zero})
+        return (
+            (state.online, state.target, state.opt_state, state.num_gradient_steps),
+            {"loss": zero, "q_taken": zero, "td_abs": zero},
+        )
 
     # ------------------------------------------------------------ update
     def update(state: TrainState):
@@ -329,18 +385,33 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         env_steps = state.env_steps + num_envs
         ready = jnp.logical_and(env_steps >= config.learning_starts, replay.can_sample(buffer, config.n_step))
         (online, target, opt_state, count), stats = jax.lax.cond(ready, learn, skip, state, buffer, learn_key)
-        state = TrainState(online=online, target=target, opt_state=opt_state, buffer=buffer,
-                           env_state=step.state, obs=step.obs, running_cost=running_cost, env_steps=env_steps,
-                           num_gradient_steps=count, key=key)
+        state = TrainState(
+            online=online,
+            target=target,
+            opt_state=opt_state,
+            buffer=buffer,
+            env_state=step.state,
+            obs=step.obs,
+            running_cost=running_cost,
+            env_steps=env_steps,
+            num_gradient_steps=count,
+            key=key,
+        )
         return state, {**stats, "epsilon": epsilon, "learning": ready.astype(jnp.float32), **finished}
 
     def act(agent_params, obs, key):
         """Greedy action indices of one game: obs[A, F] -> int32[A]."""
         return jnp.argmax(agent_q(agent_params, obs), axis=-1).astype(jnp.int32)
 
-    return Learner(game=game, init=init, update=update, act=act,
-                   policy_params=lambda state: state.online["agent"],
-                   num_updates=num_updates, env_steps_per_update=num_envs)
+    return Learner(
+        game=game,
+        init=init,
+        update=update,
+        act=act,
+        policy_params=lambda state: state.online["agent"],
+        num_updates=num_updates,
+        env_steps_per_update=num_envs,
+    )
 
 
 def make_train(config: ValueBasedConfig):
@@ -355,4 +426,3 @@ def entry_point(config_cls: type[ValueBasedConfig], algorithm: str) -> Callable:
         return loop_main(config_cls, make_learner, algorithm, argv, description=config_cls.__doc__)
 
     return main
-

@@ -81,10 +81,17 @@ def git_revision() -> str | None:
     """``HEAD`` commit, with ``+dirty`` when the working tree has changes (read-only git calls)."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -164,8 +171,9 @@ def rate_summary(work: float, seconds: Sequence[float]) -> dict:
 
 
 # ------------------------------------------------------- per-game randomness
-def step_words(root_key: jax.Array, period: jax.Array, num_games: int, action_rows: int,
-               harness_rng: str = "fused") -> tuple[jax.Array, jax.Array]:
+def step_words(
+    root_key: jax.Array, period: jax.Array, num_games: int, action_rows: int, harness_rng: str = "fused"
+) -> tuple[jax.Array, jax.Array]:
     """One period's randomness for the harness: per-game env keys, uint32[2, num_games]
     (key-major: row 0 and row 1 are the two key words), and action words,
     uint32[action_rows, num_games].
@@ -189,11 +197,11 @@ def step_words(root_key: jax.Array, period: jax.Array, num_games: int, action_ro
     # Keys and words are hashed separately, each over whole rows, so XLA emits
     # straight vectorised loops (slicing one joint hash would not vectorise).
     game = jnp.arange(num_games, dtype=jnp.uint32)
-    high, low = threefry2x32(key_words[0], key_words[1], jnp.broadcast_to(period.astype(jnp.uint32), game.shape),
-                             game)
+    high, low = threefry2x32(key_words[0], key_words[1], jnp.broadcast_to(period.astype(jnp.uint32), game.shape), game)
     counts = game[None, :] + jnp.uint32(num_games) * jnp.arange(1, 1 + action_rows, dtype=jnp.uint32)[:, None]
-    word_high, word_low = threefry2x32(key_words[0], key_words[1],
-                                       jnp.broadcast_to(period.astype(jnp.uint32), counts.shape), counts)
+    word_high, word_low = threefry2x32(
+        key_words[0], key_words[1], jnp.broadcast_to(period.astype(jnp.uint32), counts.shape), counts
+    )
     return jnp.stack([high, low]), word_high ^ word_low
 
 
@@ -219,8 +227,15 @@ def default_levels(env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, scenario: s
     return np.round(float(params.demand_mean) * (lead + 1)).astype(np.int32)
 
 
-def make_rollout(env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, num_games: int, steps: int,
-                 policy: str, levels: np.ndarray | None = None, harness_rng: str = "fused"):
+def make_rollout(
+    env: jaxbeer.BeerGame,
+    params: jaxbeer.EnvParams,
+    num_games: int,
+    steps: int,
+    policy: str,
+    levels: np.ndarray | None = None,
+    harness_rng: str = "fused",
+):
     """A jitted ``run(key, state, obs) -> (state, obs, reward)`` over ``steps`` periods of ``num_games`` games."""
     cfg = env.config
     # Keys are key-major, [2, num_games], so each key word is one contiguous
@@ -276,8 +291,11 @@ def _stack_frame_locations(compiled_hlo: str) -> dict[int, str]:
         fields = dict(re.findall(r"(\w+)=(\d+)", text))
         where = dict(re.findall(r"(\w+)=(\d+)", tables["FileLocations"][int(fields["file_location_id"])]))
         path = files.get(int(where["file_name_id"]), "?")
-        places[frame] = (path, f"{Path(path).parent.name}/{Path(path).name}:{where['line']} "
-                               f"({functions.get(int(where['function_name_id']), '?')})")
+        places[frame] = (
+            path,
+            f"{Path(path).parent.name}/{Path(path).name}:{where['line']} "
+            f"({functions.get(int(where['function_name_id']), '?')})",
+        )
         parents[frame] = int(fields.get("parent_frame_id", 0))
     located = {}
     for frame in places:
@@ -324,21 +342,41 @@ def profile_ops(compiled_hlo: str, call: Callable[[], object]) -> dict:
             microseconds[event["name"]] += event.get("dur", 0)
     total = sum(microseconds.values())
     if not total:
-        raise RuntimeError(f"--profile found no per-op events in the trace (backend {jax.default_backend()}); "
-                           "it reads XLA:CPU's")
-    return {"wall_seconds": wall_seconds, "traced_op_seconds": total / 1e6, "num_ops": len(microseconds),
-            "ops": [{"op": name, "share": spent / total, "source": sources[name]}
-                    for name, spent in microseconds.most_common()]}
+        raise RuntimeError(
+            f"--profile found no per-op events in the trace (backend {jax.default_backend()}); it reads XLA:CPU's"
+        )
+    return {
+        "wall_seconds": wall_seconds,
+        "traced_op_seconds": total / 1e6,
+        "num_ops": len(microseconds),
+        "ops": [
+            {"op": name, "share": spent / total, "source": sources[name]} for name, spent in microseconds.most_common()
+        ],
+    }
 
 
-def measure(env, params, num_games: int, steps: int, repeats: int, policy: str, key: jax.Array,
-            levels: np.ndarray | None = None, harness_rng: str = "fused", profile: bool = False) -> dict:
+def measure(
+    env,
+    params,
+    num_games: int,
+    steps: int,
+    repeats: int,
+    policy: str,
+    key: jax.Array,
+    levels: np.ndarray | None = None,
+    harness_rng: str = "fused",
+    profile: bool = False,
+) -> dict:
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
     run = make_rollout(env, params, num_games, steps, policy, levels, harness_rng)
     seconds = time_calls(lambda: run(run_key, state, obs), repeats)
-    row = {"num_games": num_games, "policy": policy, "steps": steps,
-           "env_steps_per_s": rate_summary(num_games * steps, seconds)}
+    row = {
+        "num_games": num_games,
+        "policy": policy,
+        "steps": steps,
+        "env_steps_per_s": rate_summary(num_games * steps, seconds),
+    }
     if profile:
         # Trace the very executable whose HLO names the ops, not a second compile behind run's cache.
         compiled = run.lower(run_key, state, obs).compile()
@@ -397,8 +435,10 @@ def print_table(rows: list[dict]) -> None:
     print(f"{'policy':<11} {'games':>7} {'median steps/s':>16} {'min':>12} {'max':>12} {'spread':>7}")
     for row in rows:
         rate = row["env_steps_per_s"]
-        print(f"{row['policy']:<11} {row['num_games']:>7} {rate['median']:>16,.0f} {rate['min']:>12,.0f} "
-              f"{rate['max']:>12,.0f} {rate['spread_pct']:>6.0f}%")
+        print(
+            f"{row['policy']:<11} {row['num_games']:>7} {rate['median']:>16,.0f} {rate['min']:>12,.0f} "
+            f"{rate['max']:>12,.0f} {rate['spread_pct']:>6.0f}%"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -410,8 +450,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for policy in args.policies:
         for num_games in args.num_games:
             key, sub = jax.random.split(key)
-            rows.append(measure(env, params, num_games, args.steps, args.repeats, policy, sub, levels,
-                                args.harness_rng, args.profile))
+            rows.append(
+                measure(
+                    env,
+                    params,
+                    num_games,
+                    args.steps,
+                    args.repeats,
+                    policy,
+                    sub,
+                    levels,
+                    args.harness_rng,
+                    args.profile,
+                )
+            )
             rate = rows[-1]["env_steps_per_s"]
             print(f"  {policy} {num_games} games: {rate['median']:,.0f} steps/s", file=sys.stderr, flush=True)
             for op in rows[-1].get("profile", {}).get("ops", [])[:8]:
@@ -419,9 +471,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     payload = {
         "benchmark": "env_throughput",
         "scenario": args.scenario,
-        "config": {"steps": args.steps, "repeats": args.repeats, "harness_rng": args.harness_rng,
-                   "seed": args.seed, "profile": args.profile, "base_stock_levels": levels.tolist(),
-                   "env_config": {k: v for k, v in vars(env.config).items()}},
+        "config": {
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "harness_rng": args.harness_rng,
+            "seed": args.seed,
+            "profile": args.profile,
+            "base_stock_levels": levels.tolist(),
+            "env_config": {k: v for k, v in vars(env.config).items()},
+        },
         "machine": machine_info(),
         "results": rows,
     }

@@ -14,10 +14,11 @@ The budget is wall-clock training time, split evenly over the cells. Each
 algorithm's throughput is first measured with a two-chunk probe on the first
 scenario (compile excluded, timed past a replay buffer's warm-up), and a
 cell's ``total_timesteps`` is that throughput times its share of the budget,
-so learning-rate and exploration schedules still run to their end. Results: ``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png``
-in ``--out-dir``. The JSON is rewritten after every cell (``"complete": false``
-until the last), and ``--resume`` keeps the finished cells of an interrupted
-run with the same settings and measures only the rest. The table and chart are
+so learning-rate and exploration schedules still run to their end. Results:
+``leaderboard.md``, ``leaderboard.json`` and ``leaderboard.png`` in ``--out-dir``.
+The JSON is rewritten after every cell (``"complete": false`` until the last),
+and ``--resume`` keeps the finished cells of an interrupted run with the same
+settings and measures only the rest. The table and chart are
 redrawn after every cell; ``--report-only`` redraws them from the JSON alone.
 
 Each algorithm trains with its own default number of games per seed (4096 for
@@ -39,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tyro
 
 from algorithms.common import loop
 from algorithms.common.config import ConfigError, exit_with_usage_error
@@ -74,9 +74,11 @@ class LeaderboardArgs:
 def validate(args: LeaderboardArgs) -> None:
     if not args.budget_minutes > 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
-    for name, given, allowed in (("algorithms", args.algorithms, ALGORITHMS),
-                                 ("scenarios", args.scenarios, SCENARIOS + ("uniform-0-8", "seed-default")),
-                                 ("settings", args.settings, SETTINGS)):
+    for name, given, allowed in (
+        ("algorithms", args.algorithms, ALGORITHMS),
+        ("scenarios", args.scenarios, SCENARIOS + ("uniform-0-8", "seed-default")),
+        ("settings", args.settings, SETTINGS),
+    ):
         unknown = [item for item in given if item not in allowed]
         if unknown or not given:
             raise ConfigError(f"--{name} must be one or more of {list(allowed)}, got {list(given)}")
@@ -86,15 +88,22 @@ def validate(args: LeaderboardArgs) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
 
 
-def cell_config(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int,
-                run_dir: Path):
+def cell_config(
+    args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int, run_dir: Path
+):
     module = importlib.import_module(f"algorithms.{algorithm}")
     kind = module.Config.learner_kind
     agents = "" if setting == "all learning" else f"{kind},sterman,sterman,sterman"
     overrides: dict[str, Any] = dict(
-        scenario=scenario, agents=agents, num_seeds=args.num_seeds,
-        total_timesteps=int(total_timesteps), seed=args.seed, eval_episodes=args.eval_episodes,
-        run_dir=str(run_dir), progress=False, plots=False,
+        scenario=scenario,
+        agents=agents,
+        num_seeds=args.num_seeds,
+        total_timesteps=int(total_timesteps),
+        seed=args.seed,
+        eval_episodes=args.eval_episodes,
+        run_dir=str(run_dir),
+        progress=False,
+        plots=False,
     )
     if args.num_envs:
         overrides["num_envs"] = args.num_envs
@@ -124,8 +133,9 @@ def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
     per_update = one_update_timesteps(module, config)
     warmup_steps = getattr(config, "learning_starts", 0)
     updates_per_chunk = max(1, math.ceil(max(warmup_steps, PROBE_STEPS_PER_CHUNK) / per_update))
-    module, config = cell_config(args, algorithm, args.scenarios[0], "all learning",
-                                 2 * updates_per_chunk * per_update, run_dir)
+    module, config = cell_config(
+        args, algorithm, args.scenarios[0], "all learning", 2 * updates_per_chunk * per_update, run_dir
+    )
     config = dataclasses.replace(config, num_chunks=2, eval_episodes=10)
     config.validate()
     loop.run(config, module.make_learner(config), algorithm)
@@ -133,8 +143,9 @@ def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
     return float(records[-1]["steps_per_s"]) / args.num_seeds
 
 
-def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, steps_per_s: float,
-             cell_seconds: float) -> dict[str, Any]:
+def run_cell(
+    args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, steps_per_s: float, cell_seconds: float
+) -> dict[str, Any]:
     run_dir = args.runs_dir / f"{algorithm}-{scenario}-{setting.replace(' ', '-').replace('+', 'and')}"
     module, config = cell_config(args, algorithm, scenario, setting, 10**9, run_dir)
     per_update = one_update_timesteps(module, config)
@@ -152,12 +163,16 @@ def run_cell(args: LeaderboardArgs, algorithm: str, scenario: str, setting: str,
     by_label = {r["label"]: r for r in results}
     base_stock = by_label["all base_stock"]["team_cost_mean"]
     row = {
-        "scenario": scenario, "setting": setting, "algorithm": algorithm, "num_seeds": int(learned.size),
+        "scenario": scenario,
+        "setting": setting,
+        "algorithm": algorithm,
+        "num_seeds": int(learned.size),
         "team_cost_mean": float(learned.mean()),
         "team_cost_se_over_seeds": float(learned.std(ddof=1) / np.sqrt(learned.size)) if learned.size > 1 else 0.0,
         "team_cost_per_seed": learned.tolist(),
         # The best chunk's policy where it differs from the last; otherwise the final one.
-        "best_chunk_team_cost_mean": float(np.mean([r["team_cost_mean"] for r in best])) if best
+        "best_chunk_team_cost_mean": float(np.mean([r["team_cost_mean"] for r in best]))
+        if best
         else float(learned.mean()),
         "num_envs": config.num_envs,
         "base_stock_team_cost": base_stock,
@@ -187,11 +202,14 @@ def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, 
         print(f"[leaderboard] --resume: no {json_path} yet, starting from the first cell", file=sys.stderr)
         return {}, {}
     earlier = json.loads(json_path.read_text())
-    differing = sorted(k for k in saved_args
-                       if k not in ("resume", "report_only") and earlier["args"].get(k) != saved_args[k])
+    differing = sorted(
+        k for k in saved_args if k not in ("resume", "report_only") and earlier["args"].get(k) != saved_args[k]
+    )
     if differing:
-        raise ConfigError(f"--resume: {json_path} was written with different settings ({', '.join(differing)}); "
-                          "rerun without --resume or with the same flags")
+        raise ConfigError(
+            f"--resume: {json_path} was written with different settings ({', '.join(differing)}); "
+            "rerun without --resume or with the same flags"
+        )
     rows = {(r["scenario"], r["setting"], r["algorithm"]): r for r in earlier["rows"]}
     return rows, dict(earlier.get("throughput_per_seed", {}))
 
@@ -202,17 +220,22 @@ def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: fl
         "# Leaderboard" + (f" (partial: {len(rows)} of {total_cells} cells)" if partial else ""),
         "",
         f"Command: `python -m benchmarks.leaderboard --budget-minutes {args.budget_minutes:g}"
-        + (" --quick" if args.quick else "") + "`. "
+        + (" --quick" if args.quick else "")
+        + "`. "
         f"{args.num_seeds} seeds per cell (vmapped), "
         + (f"{args.num_envs} games per seed, " if args.num_envs else "each algorithm's default games per seed, ")
-        + ("two updates per cell (smoke test, not a result)" if args.quick
-           else f"about {cell_seconds / 60:.1f} minutes of training per cell")
+        + (
+            "two updates per cell (smoke test, not a result)"
+            if args.quick
+            else f"about {cell_seconds / 60:.1f} minutes of training per cell"
+        )
         + f"; greedy policies on {args.eval_episodes} fresh episodes, the same "
         "episodes for every team of a cell. Cost ± standard error over seeds; gap relative to the optimised "
         "base-stock team (all echelons base-stock)."
         + (" The other cells have not run yet; `--resume` with the same flags runs them." if partial else ""),
         "",
-        "| scenario | setting | algorithm | team cost | gap vs base-stock | base-stock | base-stock retailer, same co-players | Sterman | pass-through | env steps / seed | wall s |",
+        "| scenario | setting | algorithm | team cost | gap vs base-stock | base-stock | "
+        "base-stock retailer, same co-players | Sterman | pass-through | env steps / seed | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -222,7 +245,8 @@ def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: fl
             f"{r['team_cost_se_over_seeds']:.1f} | {100 * r['gap_vs_base_stock']:+.1f}% | "
             f"{r['base_stock_team_cost']:.1f} | {'—' if seat is None else f'{seat:.1f}'} | "
             f"{r['sterman_team_cost']:.1f} | {r['pass_through_team_cost']:.1f} | {r['env_steps_per_seed']:,} | "
-            f"{r['wall_seconds']:.0f} |")
+            f"{r['wall_seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -237,8 +261,17 @@ def bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
     width = 0.8 / max(1, len(algorithms))
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(groups)), 4.5))
     for i, algorithm in enumerate(algorithms):
-        gaps = [next((100 * r["gap_vs_base_stock"] for r in rows
-                      if (r["scenario"], r["setting"]) == g and r["algorithm"] == algorithm), np.nan) for g in groups]
+        gaps = [
+            next(
+                (
+                    100 * r["gap_vs_base_stock"]
+                    for r in rows
+                    if (r["scenario"], r["setting"]) == g and r["algorithm"] == algorithm
+                ),
+                np.nan,
+            )
+            for g in groups
+        ]
         ax.bar(np.arange(len(groups)) + i * width, gaps, width, label=algorithm)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(np.arange(len(groups)) + width * (len(algorithms) - 1) / 2)
@@ -285,8 +318,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def save(complete: bool) -> None:
-        write_json_atomically(json_path, {"args": saved_args, "cell_seconds": cell_seconds,
-                                          "throughput_per_seed": throughput, "complete": complete, "rows": rows})
+        write_json_atomically(
+            json_path,
+            {
+                "args": saved_args,
+                "cell_seconds": cell_seconds,
+                "throughput_per_seed": throughput,
+                "complete": complete,
+                "rows": rows,
+            },
+        )
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if not args.quick:
@@ -297,8 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     for index, (scenario, setting, algorithm) in enumerate(cells, 1):
         if (scenario, setting, algorithm) in finished:
             rows.append(finished[(scenario, setting, algorithm)])
-            print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting} (kept from "
-                  f"{json_path})", file=sys.stderr)
+            print(
+                f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting} (kept from "
+                f"{json_path})",
+                file=sys.stderr,
+            )
             continue
         print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting}", file=sys.stderr)
         rows.append(run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds))

@@ -77,8 +77,7 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
     num_envs, num_steps = settings.num_envs, settings.num_steps
     actor = PolicyHead(settings.hidden_sizes, num_actions)
     critic = ValueHead(settings.hidden_sizes)
-    optimizer = optax.chain(optax.clip_by_global_norm(settings.max_grad_norm),
-                            optax.adam(settings.lr, eps=1e-5))
+    optimizer = optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), optax.adam(settings.lr, eps=1e-5))
 
     def stack(per_agent: dict) -> jax.Array:
         """{agent: [E, ...]} -> [E, A, ...], the stacked agent axis of jaxbeer."""
@@ -102,13 +101,19 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
             action, log_prob = policy.sample_and_log_prob(seed=act_key)
             actions = {agent: action[:, i] for i, agent in enumerate(agents)}
             next_obs, env_state, reward, dones, _ = vstep(jax.random.split(step_key, num_envs), env_state, actions)
-            transition = {"obs": obs, "action": action, "log_prob": log_prob, "reward": stack(reward),
-                          "terminated": dones["__all__"]}
+            transition = {
+                "obs": obs,
+                "action": action,
+                "log_prob": log_prob,
+                "reward": stack(reward),
+                "terminated": dones["__all__"],
+            }
             return (env_state, stack(next_obs)), transition
 
         key, rollout_key = jax.random.split(state.key)
-        (env_state, obs), trajectory = jax.lax.scan(period, (state.env_state, state.obs),
-                                                    jax.random.split(rollout_key, num_steps))
+        (env_state, obs), trajectory = jax.lax.scan(
+            period, (state.env_state, state.obs), jax.random.split(rollout_key, num_steps)
+        )
         return state._replace(env_state=env_state, obs=obs, key=key), trajectory
 
     def loss_fn(params, batch, advantages, targets):
@@ -128,8 +133,15 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
         last_value = critic.apply(state.params["critic"], state.obs)
         no_truncation = jnp.zeros_like(trajectory["terminated"])
         next_values = bootstrap_values(values, last_value, values, no_truncation)
-        advantages, targets = gae(trajectory["reward"], values, next_values, trajectory["terminated"],
-                                  no_truncation, settings.gamma, settings.gae_lambda)
+        advantages, targets = gae(
+            trajectory["reward"],
+            values,
+            next_values,
+            trajectory["terminated"],
+            no_truncation,
+            settings.gamma,
+            settings.gae_lambda,
+        )
 
         def epoch(carry, key):
             def minibatch_step(carry, minibatch):
@@ -142,10 +154,10 @@ def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearne
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
         key, epochs_key = jax.random.split(state.key)
-        (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state),
-                                                   jax.random.split(epochs_key, settings.update_epochs))
+        (params, opt_state), losses = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(epochs_key, settings.update_epochs)
+        )
         metrics = {"loss": jnp.mean(losses), "mean_reward": jnp.mean(trajectory["reward"])}
         return state._replace(params=params, opt_state=opt_state, key=key), metrics
 
-    return PeerLearner(init=init, update=update, env_steps_per_update=num_envs * num_steps,
-                       num_agents=len(agents))
+    return PeerLearner(init=init, update=update, env_steps_per_update=num_envs * num_steps, num_agents=len(agents))

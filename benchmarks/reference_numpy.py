@@ -94,22 +94,36 @@ class ReferenceSettings:
 
         kind = cfg.demand_kind
         return cls(
-            holding_cost=floats(params.holding_cost), backlog_cost=floats(params.backlog_cost),
-            shipment_lead_min=ints(params.shipment_lead_min), shipment_lead_max=ints(params.shipment_lead_max),
-            order_lead_min=ints(params.order_lead_min), order_lead_max=ints(params.order_lead_max),
-            initial_inventory=ints(params.initial_inventory), initial_order=ints(params.initial_order),
+            holding_cost=floats(params.holding_cost),
+            backlog_cost=floats(params.backlog_cost),
+            shipment_lead_min=ints(params.shipment_lead_min),
+            shipment_lead_max=ints(params.shipment_lead_max),
+            order_lead_min=ints(params.order_lead_min),
+            order_lead_max=ints(params.order_lead_max),
+            initial_inventory=ints(params.initial_inventory),
+            initial_order=ints(params.initial_order),
             initial_shipment=ints(params.initial_shipment),
-            horizon=cfg.horizon, action_mode=cfg.action_mode, max_order=cfg.max_order,
-            x_low=cfg.x_low, x_high=cfg.x_high, obs_history=cfg.obs_history, team_reward=cfg.team_reward,
-            reward_scale=float(params.reward_scale), obs_scale=float(params.obs_scale),
+            horizon=cfg.horizon,
+            action_mode=cfg.action_mode,
+            max_order=cfg.max_order,
+            x_low=cfg.x_low,
+            x_high=cfg.x_high,
+            obs_history=cfg.obs_history,
+            team_reward=cfg.team_reward,
+            reward_scale=float(params.reward_scale),
+            obs_scale=float(params.obs_scale),
             demand_kind=kind if kind in ("classic", "trace", "seasonal") else "table",
-            demand_thresholds=ints(params.demand_thresholds), demand_offset=int(params.demand_offset),
-            classic_low=int(params.classic_low), classic_high=int(params.classic_high),
+            demand_thresholds=ints(params.demand_thresholds),
+            demand_offset=int(params.demand_offset),
+            classic_low=int(params.classic_low),
+            classic_high=int(params.classic_high),
             classic_switch=int(params.classic_switch),
-            seasonal_mean=float(params.seasonal_mean), seasonal_amplitude=float(params.seasonal_amplitude),
+            seasonal_mean=float(params.seasonal_mean),
+            seasonal_amplitude=float(params.seasonal_amplitude),
             seasonal_period=float(params.seasonal_period),
             demand_trace=ints(params.demand_trace),
-            ship_buffer=cfg.ship_buffer, order_buffer=cfg.order_buffer,
+            ship_buffer=cfg.ship_buffer,
+            order_buffer=cfg.order_buffer,
         )
 
     def demand_from_word(self, word: int, period: int) -> int:
@@ -162,8 +176,10 @@ class ReferenceBeerGame:
         self.net_inventory = list(s.initial_inventory)
         self.last_order = list(s.initial_order)
         # Shipments in transit to echelon k: initial_shipment in the first lead_min slots.
-        self.ship_pipe = [[s.initial_shipment[k] if i < s.shipment_lead_min[k] else 0 for i in range(s.ship_buffer)]
-                          for k in range(num_agents)]
+        self.ship_pipe = [
+            [s.initial_shipment[k] if i < s.shipment_lead_min[k] else 0 for i in range(s.ship_buffer)]
+            for k in range(num_agents)
+        ]
         # Orders in transit to echelon k; the retailer's slot 0 is this period's customer demand.
         self.order_pipe = [[0] * s.order_buffer for _ in range(num_agents)]
         self.order_pipe[0][0] = self._demand(0)
@@ -172,8 +188,10 @@ class ReferenceBeerGame:
                 if i < s.order_lead_min[k - 1]:
                     self.order_pipe[k][i] = s.initial_order[k - 1]
         # On order: incoming shipments plus own orders still travelling upstream.
-        self.on_order = [sum(self.ship_pipe[k]) + (sum(self.order_pipe[k + 1]) if k + 1 < num_agents else 0)
-                         for k in range(num_agents)]
+        self.on_order = [
+            sum(self.ship_pipe[k]) + (sum(self.order_pipe[k + 1]) if k + 1 < num_agents else 0)
+            for k in range(num_agents)
+        ]
         self.history = []  # newest first: per period, per echelon (arriving order, arriving shipment, order)
         return self.observation()
 
@@ -271,11 +289,16 @@ class ReferenceBeerGame:
     def observation(self) -> np.ndarray:
         """float32[A, obs_dim]: counts times ``obs_scale``, then the elapsed fraction, then history."""
         s = self.s
-        counts = [[max(net, 0), max(-net, 0), on_order, ship[0], order[0], last]
-                  for net, on_order, ship, order, last in zip(self.net_inventory, self.on_order, self.ship_pipe,
-                                                              self.order_pipe, self.last_order)]
-        parts = [np.array(counts, np.float32) * self.obs_scale,
-                 np.full((self.num_agents, 1), np.float32(self.period) * np.float32(1.0 / s.horizon), np.float32)]
+        counts = [
+            [max(net, 0), max(-net, 0), on_order, ship[0], order[0], last]
+            for net, on_order, ship, order, last in zip(
+                self.net_inventory, self.on_order, self.ship_pipe, self.order_pipe, self.last_order
+            )
+        ]
+        parts = [
+            np.array(counts, np.float32) * self.obs_scale,
+            np.full((self.num_agents, 1), np.float32(self.period) * np.float32(1.0 / s.horizon), np.float32),
+        ]
         if s.obs_history > 0:
             history = np.zeros((self.num_agents, s.obs_history, 3), np.float32)
             for h, per_agent in enumerate(self.history):

@@ -95,16 +95,26 @@ class Args:
         check_int("train_base_stock_episodes", self.train_base_stock_episodes, 0)
         for name in ("scenario", "train_scenario"):
             if getattr(self, name) not in jaxbeer.scenario_names():
-                raise ConfigError(f"--{name.replace('_', '-')} must be one of {list(jaxbeer.scenario_names())}, "
-                                  f"got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be one of {list(jaxbeer.scenario_names())}, "
+                    f"got {getattr(self, name)!r}"
+                )
         unknown = [name for name in self.learners if name not in LEARNERS]
         if unknown:
             raise ConfigError(f"--learners must be among {list(LEARNERS)}, got {list(self.learners)}")
 
 
 # ------------------------------------------------------------ generic harness
-def measure_vectorised(reset: Callable, step: Callable, num_actions: int, num_agents: int, num_games: int,
-                       steps: int, repeats: int, key: jax.Array) -> dict:
+def measure_vectorised(
+    reset: Callable,
+    step: Callable,
+    num_actions: int,
+    num_agents: int,
+    num_games: int,
+    steps: int,
+    repeats: int,
+    key: jax.Array,
+) -> dict:
     """Steps/s of ``step`` vmapped over ``num_games`` games in a ``lax.scan``, random discrete actions.
 
     ``reset(key) -> (obs, state)``; ``step(key, state, action int32[num_agents]) -> (obs, state, reward)``
@@ -131,8 +141,9 @@ def measure_vectorised(reset: Callable, step: Callable, num_actions: int, num_ag
 
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(reset)(jax.random.split(reset_key, num_games))
-    reward_shape = jax.eval_shape(lambda: vstep(jnp.zeros((2, num_games), jnp.uint32), state,
-                                                jnp.zeros((num_games, num_agents), jnp.int32))[2])
+    reward_shape = jax.eval_shape(
+        lambda: vstep(jnp.zeros((2, num_games), jnp.uint32), state, jnp.zeros((num_games, num_agents), jnp.int32))[2]
+    )
     reward = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), reward_shape)
     seconds = harness.time_calls(lambda: run(run_key, state, obs, reward), repeats)
     return harness.rate_summary(num_games * steps, seconds)
@@ -183,8 +194,13 @@ def measure_paired_ratio(args: Args, key: jax.Array) -> dict:
         ratios_per_pair.append(jaxbeer_rate / game.steps_per_second(reference_steps, seed=repeat))
     values = np.asarray(ratios_per_pair)
     _progress(f"paired ratio at {num_games} games: {np.median(values):,.0f}x the reference")
-    return {"num_games": num_games, "median": float(np.median(values)), "min": float(values.min()),
-            "max": float(values.max()), "per_pair": values.tolist()}
+    return {
+        "num_games": num_games,
+        "median": float(np.median(values)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "per_pair": values.tolist(),
+    }
 
 
 # --------------------------------------------------------------- learners
@@ -196,26 +212,63 @@ def measure_learner(name: str, args: Args, key: jax.Array) -> dict:
         return {"status": "skipped", "reason": f"algorithms.{name} is not importable: {error}"}
     try:
         overrides = {"base_stock_episodes": args.train_base_stock_episodes} if args.train_base_stock_episodes else {}
-        config = module.Config(scenario=args.train_scenario, num_envs=args.train_envs, plots=False,
-                               progress=False, **overrides)
+        config = module.Config(
+            scenario=args.train_scenario, num_envs=args.train_envs, plots=False, progress=False, **overrides
+        )
         config.validate()
         learner = module.make_learner(config)
     except (ConfigError, ValueError, TypeError, AttributeError) as error:
         return {"status": "skipped", "reason": f"{type(error).__name__}: {error}"}
 
-    timing = time_updates(learner.init, learner.update, learner.env_steps_per_update,
-                          getattr(config, "learning_starts", 0), config.num_envs, args, key)
+    timing = time_updates(
+        learner.init,
+        learner.update,
+        learner.env_steps_per_update,
+        getattr(config, "learning_starts", 0),
+        config.num_envs,
+        args,
+        key,
+    )
     summary = timing.pop("env_steps_per_s")
     _progress(f"{name} training ({args.train_envs} envs): {summary['median']:,.0f} env steps/s")
-    settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_sizes", "batch_size",
-                         "gradient_steps", "buffer_size", "learning_starts", "n_step", "share_params", "action_mode")}
-    return {"status": "ok", "num_envs": args.train_envs, "scenario": args.train_scenario, **timing,
-            "settings": settings, "env_steps_per_s": summary}
+    settings = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k
+        in (
+            "num_envs",
+            "num_steps",
+            "update_epochs",
+            "num_minibatches",
+            "hidden_sizes",
+            "batch_size",
+            "gradient_steps",
+            "buffer_size",
+            "learning_starts",
+            "n_step",
+            "share_params",
+            "action_mode",
+        )
+    }
+    return {
+        "status": "ok",
+        "num_envs": args.train_envs,
+        "scenario": args.train_scenario,
+        **timing,
+        "settings": settings,
+        "env_steps_per_s": summary,
+    }
 
 
-def time_updates(init: Callable, update: Callable, env_steps_per_update: int, learning_starts: int,
-                 num_envs: int, args: Args, key: jax.Array) -> dict:
+def time_updates(
+    init: Callable,
+    update: Callable,
+    env_steps_per_update: int,
+    learning_starts: int,
+    num_envs: int,
+    args: Args,
+    key: jax.Array,
+) -> dict:
     """Env steps/s of ``update`` repeated in one compiled scan, compile and buffer warm-up excluded."""
 
     def updates(state, count):
@@ -232,9 +285,13 @@ def time_updates(init: Callable, update: Callable, env_steps_per_update: int, le
     compiled = jax.jit(updates, static_argnums=1).lower(state, count).compile()
     compile_seconds = time.perf_counter() - start
     seconds = harness.time_calls(lambda: compiled(state), args.train_repeats)
-    return {"updates_timed": count, "warmup_updates": warmup, "env_steps_per_update": env_steps_per_update,
-            "compile_seconds": compile_seconds,
-            "env_steps_per_s": harness.rate_summary(count * env_steps_per_update, seconds)}
+    return {
+        "updates_timed": count,
+        "warmup_updates": warmup,
+        "env_steps_per_update": env_steps_per_update,
+        "compile_seconds": compile_seconds,
+        "env_steps_per_s": harness.rate_summary(count * env_steps_per_update, seconds),
+    }
 
 
 def measure_peer_ippo(args: Args, key: jax.Array) -> dict:
@@ -246,13 +303,17 @@ def measure_peer_ippo(args: Args, key: jax.Array) -> dict:
         learner = peer_ippo_mpe.make_learner(settings)
     except Exception as error:  # noqa: BLE001 - a missing or broken optional peer is reported, never fatal
         return {"status": "skipped", "reason": f"{type(error).__name__}: {error}"}
-    timing = time_updates(learner.init, learner.update, learner.env_steps_per_update, 0, settings.num_envs,
-                          args, key)
-    _progress(f"{PEER_IPPO} training ({args.train_envs} envs): {timing['env_steps_per_s']['median']:,.0f} "
-              "env steps/s")
-    return {"status": "ok", "num_envs": args.train_envs, "env": peer_ippo_mpe.ENV_NAME,
-            "num_agents": learner.num_agents, "settings": dataclasses.asdict(settings),
-            "version": _version("jaxmarl"), **timing}
+    timing = time_updates(learner.init, learner.update, learner.env_steps_per_update, 0, settings.num_envs, args, key)
+    _progress(f"{PEER_IPPO} training ({args.train_envs} envs): {timing['env_steps_per_s']['median']:,.0f} env steps/s")
+    return {
+        "status": "ok",
+        "num_envs": args.train_envs,
+        "env": peer_ippo_mpe.ENV_NAME,
+        "num_agents": learner.num_agents,
+        "settings": dataclasses.asdict(settings),
+        "version": _version("jaxmarl"),
+        **timing,
+    }
 
 
 # ------------------------------------------------------------------ peers
@@ -323,12 +384,15 @@ def ratios(payload: dict) -> dict:
     out = {"jaxbeer_over_reference": {str(n): rate / reference for n, rate in jaxbeer_rates.items()}}
     for name, peer in payload["peers"].items():
         if peer["status"] == "ok":
-            out[f"jaxbeer_over_{name}"] = {str(row["num_games"]): jaxbeer_rates[row["num_games"]]
-                                           / row["env_steps_per_s"]["median"] for row in peer["results"]}
+            out[f"jaxbeer_over_{name}"] = {
+                str(row["num_games"]): jaxbeer_rates[row["num_games"]] / row["env_steps_per_s"]["median"]
+                for row in peer["results"]
+            }
     ours, theirs = payload["learners"].get("ippo", {}), payload.get("peer_learners", {}).get(PEER_IPPO, {})
     if ours.get("status") == "ok" and theirs.get("status") == "ok":
-        out[f"ippo_over_{PEER_IPPO}"] = {str(ours["num_envs"]): ours["env_steps_per_s"]["median"]
-                                          / theirs["env_steps_per_s"]["median"]}
+        out[f"ippo_over_{PEER_IPPO}"] = {
+            str(ours["num_envs"]): ours["env_steps_per_s"]["median"] / theirs["env_steps_per_s"]["median"]
+        }
     return out
 
 
@@ -341,8 +405,10 @@ def print_report(payload: dict) -> None:
     reference = payload["reference"]["env_steps_per_s"]["median"]
     for row in payload["jaxbeer"]:
         rate = row["env_steps_per_s"]
-        line = (f"{row['num_games']:>7} {rate['median']:>16,.0f} {rate['spread_pct']:>6.0f}% "
-                f"{rate['median'] / reference:>12,.0f}")
+        line = (
+            f"{row['num_games']:>7} {rate['median']:>16,.0f} {rate['spread_pct']:>6.0f}% "
+            f"{rate['median'] / reference:>12,.0f}"
+        )
         for peer in peers.values():
             match = [r for r in peer["results"] if r["num_games"] == row["num_games"]][0]["env_steps_per_s"]
             line += f" {match['median']:>34,.0f} {rate['median'] / match['median']:>10.1f}"
@@ -350,20 +416,26 @@ def print_report(payload: dict) -> None:
     ref = payload["reference"]["env_steps_per_s"]
     print(f"numpy reference (1 game): {ref['median']:,.0f} steps/s (spread {ref['spread_pct']:.0f}%)")
     paired = payload["paired_ratio_over_reference"]
-    print(f"jaxbeer at {paired['num_games']} games over the reference, timed in alternation: "
-          f"{paired['median']:,.0f}x (min {paired['min']:,.0f}, max {paired['max']:,.0f})")
+    print(
+        f"jaxbeer at {paired['num_games']} games over the reference, timed in alternation: "
+        f"{paired['median']:,.0f}x (min {paired['min']:,.0f}, max {paired['max']:,.0f})"
+    )
     for name, learner in payload["learners"].items():
         if learner["status"] == "ok":
             rate = learner["env_steps_per_s"]
-            print(f"{name} training, {learner['num_envs']} envs: {rate['median']:,.0f} env steps/s "
-                  f"(spread {rate['spread_pct']:.0f}%)")
+            print(
+                f"{name} training, {learner['num_envs']} envs: {rate['median']:,.0f} env steps/s "
+                f"(spread {rate['spread_pct']:.0f}%)"
+            )
         else:
             print(f"{name} training: skipped ({learner['reason']})")
     for name, peer in payload["peer_learners"].items():
         if peer["status"] == "ok":
             rate = peer["env_steps_per_s"]
-            line = (f"{name} training, {peer['num_envs']} envs: {rate['median']:,.0f} env steps/s "
-                    f"(spread {rate['spread_pct']:.0f}%)")
+            line = (
+                f"{name} training, {peer['num_envs']} envs: {rate['median']:,.0f} env steps/s "
+                f"(spread {rate['spread_pct']:.0f}%)"
+            )
             ratio = payload.get("ratios", {}).get(f"ippo_over_{name}")
             print(line + (f"; ippo {next(iter(ratio.values())):.2f}x" if ratio else ""))
     for name, peer in {**payload["peers"], **payload["peer_learners"]}.items():
@@ -379,14 +451,23 @@ def draw_plot(payload: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     games = [row["num_games"] for row in payload["jaxbeer"]]
-    ax.loglog(games, [row["env_steps_per_s"]["median"] for row in payload["jaxbeer"]], "o-",
-              label=f"jaxbeer ({payload['scenario']})")
+    ax.loglog(
+        games,
+        [row["env_steps_per_s"]["median"] for row in payload["jaxbeer"]],
+        "o-",
+        label=f"jaxbeer ({payload['scenario']})",
+    )
     for name, peer in payload["peers"].items():
         if peer["status"] == "ok":
-            ax.loglog([r["num_games"] for r in peer["results"]],
-                      [r["env_steps_per_s"]["median"] for r in peer["results"]], "s--", label=name)
-    ax.axhline(payload["reference"]["env_steps_per_s"]["median"], color="gray", linestyle=":",
-               label="NumPy reference, 1 game")
+            ax.loglog(
+                [r["num_games"] for r in peer["results"]],
+                [r["env_steps_per_s"]["median"] for r in peer["results"]],
+                "s--",
+                label=name,
+            )
+    ax.axhline(
+        payload["reference"]["env_steps_per_s"]["median"], color="gray", linestyle=":", label="NumPy reference, 1 game"
+    )
     for name, learner in payload["learners"].items():
         if learner["status"] == "ok":
             ax.loglog([learner["num_envs"]], [learner["env_steps_per_s"]["median"]], "^", label=f"{name} training")

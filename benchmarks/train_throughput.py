@@ -144,21 +144,32 @@ def main(argv=None) -> dict:
         "env_only_steps_per_s": env_steps / env_seconds,
         "share_env_step": env_seconds / train_seconds,
         "share_learner": 1.0 - env_seconds / train_seconds,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
-                    "jax": jax.__version__, "backend": jax.default_backend(),
-                    "devices": [str(d) for d in jax.devices()]},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": os.getloadavg()[0],
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()],
+        },
         "when": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    out = Path(args.out) if args.out else RESULTS / (
-        f"train_throughput-{args.algorithm}-{args.scenario}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
+    out = (
+        Path(args.out)
+        if args.out
+        else RESULTS
+        / (f"train_throughput-{args.algorithm}-{args.scenario}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"{args.algorithm} {args.scenario} envs={config.num_envs} steps={config.num_steps} "
-          f"hidden={list(config.hidden_sizes)} epochs={config.update_epochs} mb={config.num_minibatches}: "
-          f"{result['env_steps_per_s']:,.0f} env steps/s (compile {compile_seconds:.1f}s excluded); "
-          f"env step {100 * result['share_env_step']:.1f}% / learner {100 * result['share_learner']:.1f}% "
-          f"(load avg {result['machine']['load_average_1m']:.1f} on {os.cpu_count()} CPUs) -> {out}")
+    print(
+        f"{args.algorithm} {args.scenario} envs={config.num_envs} steps={config.num_steps} "
+        f"hidden={list(config.hidden_sizes)} epochs={config.update_epochs} mb={config.num_minibatches}: "
+        f"{result['env_steps_per_s']:,.0f} env steps/s (compile {compile_seconds:.1f}s excluded); "
+        f"env step {100 * result['share_env_step']:.1f}% / learner {100 * result['share_learner']:.1f}% "
+        f"(load avg {result['machine']['load_average_1m']:.1f} on {os.cpu_count()} CPUs) -> {out}"
+    )
     return result
 
 

@@ -14,6 +14,16 @@ from jaxbeer.params import EnvConfig, EnvParams
 from jaxbeer.scenarios import SCENARIOS, literature_levels, make, scenario_names
 
 __all__ = [
-    "BeerGame", "EnvConfig", "EnvParams", "EnvState", "SCENARIOS", "evaluate", "literature_levels",
-    "make", "optimize_base_stock", "policies", "rollout", "scenario_names",
+    "BeerGame",
+    "EnvConfig",
+    "EnvParams",
+    "EnvState",
+    "SCENARIOS",
+    "evaluate",
+    "literature_levels",
+    "make",
+    "optimize_base_stock",
+    "policies",
+    "rollout",
+    "scenario_names",
 ]

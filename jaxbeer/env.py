@@ -189,15 +189,18 @@ class BeerGame:
         if cfg.obs_history > 0:
             newest = jnp.stack([arriving_order, arriving_shipment, orders], axis=-1)[:, None, :]
             history = jnp.concatenate([newest, history[:, :-1]], axis=1)
-        next_state = jax.tree.map(_computed_once, EnvState(
-            net_inventory=net,
-            on_order=on_order,
-            ship_pipe=_advance(ship_pipe),
-            order_pipe=order_pipe,
-            last_order=orders,
-            period=period,
-            history=history,
-        ))
+        next_state = jax.tree.map(
+            _computed_once,
+            EnvState(
+                net_inventory=net,
+                on_order=on_order,
+                ship_pipe=_advance(ship_pipe),
+                order_pipe=order_pipe,
+                last_order=orders,
+                period=period,
+                history=history,
+            ),
+        )
         truncated = period >= cfg.horizon
         terminated = jnp.zeros((), jnp.bool_)
         obs = final_obs = self.get_obs(next_state, params)
@@ -232,24 +235,26 @@ class BeerGame:
             # The modulo bias is below span / 2**32, i.e. negligible.
             ship_lead = ship_lead + (words[:num_agents] % ship_span).astype(jnp.int32)
             order_lead = order_lead + (words[num_agents:] % order_span).astype(jnp.int32)
-        return (jnp.clip(ship_lead, 1, cfg.ship_buffer - 1),
-                jnp.clip(order_lead, 0, cfg.order_buffer - 1))
+        return (jnp.clip(ship_lead, 1, cfg.ship_buffer - 1), jnp.clip(order_lead, 0, cfg.order_buffer - 1))
 
     # ----------------------------------------------------------- observation
     def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
         """float32[A, obs_dim], see the module docstring for the layout."""
         net = state.net_inventory
-        counts = jnp.stack(
-            [
-                jnp.maximum(net, 0),
-                jnp.maximum(-net, 0),
-                state.on_order,
-                state.ship_pipe[:, 0],
-                state.order_pipe[:, 0],
-                state.last_order,
-            ],
-            axis=-1,
-        ).astype(jnp.float32) * params.obs_scale
+        counts = (
+            jnp.stack(
+                [
+                    jnp.maximum(net, 0),
+                    jnp.maximum(-net, 0),
+                    state.on_order,
+                    state.ship_pipe[:, 0],
+                    state.order_pipe[:, 0],
+                    state.last_order,
+                ],
+                axis=-1,
+            ).astype(jnp.float32)
+            * params.obs_scale
+        )
         # Times the float32 reciprocal, which is what XLA makes of a division by
         # a constant under jit; written out so eager and jitted calls agree.
         elapsed = jnp.broadcast_to(
@@ -265,9 +270,7 @@ class BeerGame:
         """float32[A*obs_dim + A*ship_buffer + A*order_buffer]: every agent's
         observation (in agent order) plus both pipelines, for centralised critics."""
         pipes = jnp.concatenate([state.ship_pipe.ravel(), state.order_pipe.ravel()])
-        return jnp.concatenate(
-            [self.get_obs(state, params).ravel(), pipes.astype(jnp.float32) * params.obs_scale]
-        )
+        return jnp.concatenate([self.get_obs(state, params).ravel(), pipes.astype(jnp.float32) * params.obs_scale])
 
     @property
     def global_state_dim(self) -> int:
@@ -305,4 +308,3 @@ def _one_hot_slots(slots: jax.Array, size: int) -> jax.Array:
 
 def _advance(pipe: jax.Array) -> jax.Array:
     return jnp.concatenate([pipe[:, 1:], jnp.zeros_like(pipe[:, :1])], axis=1)
-

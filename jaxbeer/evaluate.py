@@ -62,8 +62,13 @@ def episode_sums(env: BeerGame, params: EnvParams, policy: Policy, episode_key: 
     num_agents = env.num_agents
     zeros_f = jnp.zeros((num_agents,), jnp.float32)
     sums = {
-        "cost": zeros_f, "orders": zeros_f, "orders_sq": zeros_f, "filled": zeros_f,
-        "arriving_order": zeros_f, "demand": jnp.float32(0), "demand_sq": jnp.float32(0),
+        "cost": zeros_f,
+        "orders": zeros_f,
+        "orders_sq": zeros_f,
+        "filled": zeros_f,
+        "arriving_order": zeros_f,
+        "demand": jnp.float32(0),
+        "demand_sq": jnp.float32(0),
     }
 
     def period(carry, period_key):
@@ -88,8 +93,9 @@ def episode_sums(env: BeerGame, params: EnvParams, policy: Policy, episode_key: 
     return sums
 
 
-def evaluate(env: BeerGame, params: EnvParams, policy: Policy, key: jax.Array,
-             num_episodes: int = 1000) -> dict[str, Any]:
+def evaluate(
+    env: BeerGame, params: EnvParams, policy: Policy, key: jax.Array, num_episodes: int = 1000
+) -> dict[str, Any]:
     """Cost, bullwhip and fill rate of ``policy`` over ``num_episodes`` episodes.
 
     Returns plain Python/NumPy values:
@@ -124,8 +130,9 @@ def summarise(sums: dict[str, jax.Array], horizon: int) -> dict[str, Any]:
     mean_demand_var = demand_var.mean()
     with np.errstate(invalid="ignore", divide="ignore"):
         bullwhip = np.where(mean_demand_var > 1e-12, order_var.mean(axis=0) / mean_demand_var, np.nan)
-        fill_rate = np.where(sums["arriving_order"].sum(axis=0) > 0,
-                             sums["filled"].sum(axis=0) / sums["arriving_order"].sum(axis=0), 1.0)
+        fill_rate = np.where(
+            sums["arriving_order"].sum(axis=0) > 0, sums["filled"].sum(axis=0) / sums["arriving_order"].sum(axis=0), 1.0
+        )
     return {
         "num_episodes": int(episodes),
         "team_cost_mean": float(team.mean()),
@@ -138,8 +145,9 @@ def summarise(sums: dict[str, jax.Array], horizon: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------- optimiser
-def base_stock_team_costs(env: BeerGame, params: EnvParams, levels: jax.Array, key: jax.Array,
-                          num_episodes: int) -> jax.Array:
+def base_stock_team_costs(
+    env: BeerGame, params: EnvParams, levels: jax.Array, key: jax.Array, num_episodes: int
+) -> jax.Array:
     """Mean team cost of each candidate in ``levels`` (int32[C, A]) on the same episodes."""
     episode_keys = jax.random.split(key, num_episodes)
 
@@ -154,9 +162,15 @@ def base_stock_team_costs(env: BeerGame, params: EnvParams, levels: jax.Array, k
 _team_costs_jit = jax.jit(base_stock_team_costs, static_argnums=(0, 4))
 
 
-def optimize_base_stock(env: BeerGame, params: EnvParams, key: jax.Array, num_episodes: int = 100,
-                        max_level: int | None = None, grid_points: int = 8,
-                        batch_size: int = 512) -> tuple[np.ndarray, float]:
+def optimize_base_stock(
+    env: BeerGame,
+    params: EnvParams,
+    key: jax.Array,
+    num_episodes: int = 100,
+    max_level: int | None = None,
+    grid_points: int = 8,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, float]:
     """Integer base-stock levels with the lowest mean team cost on ``num_episodes`` episodes.
 
     Every candidate is scored on the same episodes (common random numbers).
@@ -183,11 +197,11 @@ def optimize_base_stock(env: BeerGame, params: EnvParams, key: jax.Array, num_ep
     def score(candidates: list[tuple[int, ...]]) -> None:
         fresh = [c for c in dict.fromkeys(candidates) if c not in cache]
         for start in range(0, len(fresh), batch_size):
-            chunk = fresh[start:start + batch_size]
+            chunk = fresh[start : start + batch_size]
             padded = np.zeros((batch_size, num_agents), np.int32)
-            padded[:len(chunk)] = chunk
+            padded[: len(chunk)] = chunk
             costs = np.asarray(_team_costs_jit(env, params, jnp.asarray(padded), key, num_episodes))
-            cache.update(zip(chunk, costs[:len(chunk)].tolist()))
+            cache.update(zip(chunk, costs[: len(chunk)].tolist()))
 
     def best_of(candidates):
         score(candidates)
@@ -198,7 +212,7 @@ def optimize_base_stock(env: BeerGame, params: EnvParams, key: jax.Array, num_ep
     for _ in range(100):
         previous = best
         for echelon in range(num_agents):
-            line = [best[:echelon] + (level,) + best[echelon + 1:] for level in range(max_level + 1)]
+            line = [best[:echelon] + (level,) + best[echelon + 1 :] for level in range(max_level + 1)]
             best = best_of(line)
         steps = itertools.product((-1, 0, 1), repeat=num_agents)
         neighbours = [tuple(int(np.clip(b + s, 0, max_level)) for b, s in zip(best, step)) for step in steps]

@@ -56,9 +56,7 @@ class EnvConfig:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         _check_int("max_order", self.max_order, 1)
         if self.x_low > self.x_high:
-            raise ValueError(
-                f"x range: x_low must be <= x_high, got x_low={self.x_low} > x_high={self.x_high}"
-            )
+            raise ValueError(f"x range: x_low must be <= x_high, got x_low={self.x_low} > x_high={self.x_high}")
         _check_int("obs_history", self.obs_history, 0)
         if self.demand_kind not in DEMAND_KINDS:
             raise ValueError(f"demand_kind must be one of {DEMAND_KINDS}, got {self.demand_kind!r}")
@@ -67,10 +65,7 @@ class EnvConfig:
         _check_int("trace_length", self.trace_length, 1)
         _check_int("demand_table_size", self.demand_table_size, 1)
         if self.demand_kind == "trace" and self.trace_length < self.horizon:
-            raise ValueError(
-                f"demand_trace must hold at least horizon={self.horizon} periods, "
-                f"got {self.trace_length}"
-            )
+            raise ValueError(f"demand_trace must hold at least horizon={self.horizon} periods, got {self.trace_length}")
 
     @property
     def num_actions(self) -> int:
@@ -124,8 +119,10 @@ class EnvParams:
     def __post_init__(self):
         # Unflattening inside jit/vmap rebuilds the dataclass from tracers or
         # placeholders; only concrete values can be checked.
-        if all(isinstance(leaf, (np.ndarray, np.generic, int, float)) or _is_concrete(leaf)
-               for leaf in dataclasses.astuple(self)):
+        if all(
+            isinstance(leaf, (np.ndarray, np.generic, int, float)) or _is_concrete(leaf)
+            for leaf in dataclasses.astuple(self)
+        ):
             validate_values(self)
 
     def check_shapes(self, config: EnvConfig) -> None:
@@ -158,8 +155,10 @@ class EnvParams:
                 f"order_lead_max must be <= order_buffer-1={config.order_buffer - 1}, "
                 f"got {np.asarray(self.order_lead_max).tolist()}"
             )
-        fixed = bool(np.all(np.asarray(self.shipment_lead_min) == np.asarray(self.shipment_lead_max))
-                     and np.all(np.asarray(self.order_lead_min) == np.asarray(self.order_lead_max)))
+        fixed = bool(
+            np.all(np.asarray(self.shipment_lead_min) == np.asarray(self.shipment_lead_max))
+            and np.all(np.asarray(self.order_lead_min) == np.asarray(self.order_lead_max))
+        )
         if not fixed and not config.random_leads:
             raise ValueError("lead_min != lead_max needs random_leads=True in EnvConfig")
 
@@ -183,21 +182,26 @@ def validate_values(params: EnvParams) -> None:
         values = arr(name)
         if not np.all(np.isfinite(values)) or np.any(values < 0):
             raise ValueError(f"{name} must be finite and >= 0, got {values.tolist()}")
-    for name in ("order_lead_min", "order_lead_max", "initial_inventory", "initial_order",
-                 "initial_shipment", "demand_trace", "classic_low", "classic_high",
-                 "classic_switch"):
+    for name in (
+        "order_lead_min",
+        "order_lead_max",
+        "initial_inventory",
+        "initial_order",
+        "initial_shipment",
+        "demand_trace",
+        "classic_low",
+        "classic_high",
+        "classic_switch",
+    ):
         if np.any(arr(name) < 0):
             raise ValueError(f"{name} must be >= 0, got {arr(name).tolist()}")
     for name in ("shipment_lead_min", "shipment_lead_max"):
         if np.any(arr(name) < 1):
-            raise ValueError(f"{name} must be >= 1 (a shipment takes at least one period), "
-                             f"got {arr(name).tolist()}")
+            raise ValueError(f"{name} must be >= 1 (a shipment takes at least one period), got {arr(name).tolist()}")
     for kind in ("shipment", "order"):
         low, high = arr(f"{kind}_lead_min"), arr(f"{kind}_lead_max")
         if np.any(low > high):
-            raise ValueError(
-                f"{kind}_lead_min must be <= {kind}_lead_max, got min={low.tolist()} max={high.tolist()}"
-            )
+            raise ValueError(f"{kind}_lead_min must be <= {kind}_lead_max, got min={low.tolist()} max={high.tolist()}")
     if np.any(arr("seasonal_period") <= 0):
         raise ValueError(f"seasonal_period must be > 0, got {arr('seasonal_period').tolist()}")
 

@@ -65,8 +65,10 @@ def make_policy(args: PlayArgs, env, params, key):
 def format_table(result: dict, num_agents: int) -> str:
     rows = [f"{'echelon':<14}{'cost':>12}{'± se':>10}{'bullwhip':>10}{'fill rate':>11}"]
     for k in range(num_agents):
-        rows.append(f"{echelon_name(k):<14}{result['agent_cost_mean'][k]:>12.1f}{result['agent_cost_se'][k]:>10.1f}"
-                    f"{result['bullwhip'][k]:>10.2f}{result['fill_rate'][k]:>11.3f}")
+        rows.append(
+            f"{echelon_name(k):<14}{result['agent_cost_mean'][k]:>12.1f}{result['agent_cost_se'][k]:>10.1f}"
+            f"{result['bullwhip'][k]:>10.2f}{result['fill_rate'][k]:>11.3f}"
+        )
     rows.append(f"{'team':<14}{result['team_cost_mean']:>12.1f}{result['team_cost_se']:>10.1f}")
     return "\n".join(rows)
 

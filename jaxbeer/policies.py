@@ -53,9 +53,11 @@ def sterman(alpha: float = -0.5, beta: float = -0.2, a=None, b=None) -> Policy:
     def policy(key, state, params):
         target_inventory = params.initial_inventory if a is None else jnp.asarray(a, jnp.float32)
         target_on_order = initial_on_order(params) if b is None else jnp.asarray(b, jnp.float32)
-        raw = (state.order_pipe[:, 0]
-               + alpha * (state.net_inventory - target_inventory)
-               + beta * (state.on_order - target_on_order))
+        raw = (
+            state.order_pipe[:, 0]
+            + alpha * (state.net_inventory - target_inventory)
+            + beta * (state.on_order - target_on_order)
+        )
         return jnp.maximum(jnp.round(raw), 0).astype(jnp.int32)
 
     return policy

@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_module(module: str, *flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env or dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", module, *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env or dict(os.environ),
+    )
 
 
 def assert_rate(summary: dict) -> None:
@@ -37,8 +43,9 @@ def assert_machine(machine: dict) -> None:
 
 def test_env_throughput_writes_json(tmp_path):
     out = tmp_path / "env.json"
-    done = run_module("benchmarks.env_throughput", "--num-games", "1", "8", "--steps", "20", "--repeats", "2",
-                      "--out", str(out))
+    done = run_module(
+        "benchmarks.env_throughput", "--num-games", "1", "8", "--steps", "20", "--repeats", "2", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(out.read_text())
     assert payload["benchmark"] == "env_throughput" and payload["scenario"] == "seed-default"
@@ -55,8 +62,20 @@ def test_env_throughput_writes_json(tmp_path):
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="reads XLA:CPU's per-op trace events")
 def test_env_throughput_profile_attributes_time_to_env_code(tmp_path):
     out = tmp_path / "profile.json"
-    done = run_module("benchmarks.env_throughput", "--num-games", "8", "--steps", "20", "--repeats", "1",
-                      "--policies", "random", "--profile", "--out", str(out))
+    done = run_module(
+        "benchmarks.env_throughput",
+        "--num-games",
+        "8",
+        "--steps",
+        "20",
+        "--repeats",
+        "1",
+        "--policies",
+        "random",
+        "--profile",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(out.read_text())["results"]
     profile = row["profile"]
@@ -71,10 +90,31 @@ def test_env_throughput_profile_attributes_time_to_env_code(tmp_path):
 
 def test_throughput_suite_writes_json_and_plot(tmp_path, learner_env):
     out = tmp_path / "suite.json"
-    done = run_module("benchmarks.throughput", "--num-games", "1", "8", "--steps", "20", "--repeats", "2",
-                      "--reference-steps", "300", "--learners", "ippo", "--train-envs", "64", "--train-updates", "1",
-                      "--train-repeats", "1", "--train-base-stock-episodes", "8", "--out", str(out),
-                      env=learner_env)
+    done = run_module(
+        "benchmarks.throughput",
+        "--num-games",
+        "1",
+        "8",
+        "--steps",
+        "20",
+        "--repeats",
+        "2",
+        "--reference-steps",
+        "300",
+        "--learners",
+        "ippo",
+        "--train-envs",
+        "64",
+        "--train-updates",
+        "1",
+        "--train-repeats",
+        "1",
+        "--train-base-stock-episodes",
+        "8",
+        "--out",
+        str(out),
+        env=learner_env,
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(out.read_text())
     assert_machine(payload["machine"])
@@ -95,7 +135,8 @@ def test_throughput_suite_writes_json_and_plot(tmp_path, learner_env):
         assert_rate(peer_ippo["env_steps_per_s"])
         assert peer_ippo["num_envs"] == 64 and peer_ippo["settings"]["hidden_sizes"] == ippo["settings"]["hidden_sizes"]
         assert payload["ratios"]["ippo_over_jaxmarl-mpe-ippo"]["64"] == (
-            ippo["env_steps_per_s"]["median"] / peer_ippo["env_steps_per_s"]["median"])
+            ippo["env_steps_per_s"]["median"] / peer_ippo["env_steps_per_s"]["median"]
+        )
     else:
         assert peer_ippo["reason"] and "jaxmarl-mpe-ippo: skipped" in done.stdout
     ratio = payload["ratios"]["jaxbeer_over_reference"]
@@ -108,10 +149,12 @@ def test_throughput_suite_writes_json_and_plot(tmp_path, learner_env):
 
 
 def test_bad_flags_exit_2_with_one_line():
-    for module, flags in (("benchmarks.env_throughput", ["--num-games", "0"]),
-                          ("benchmarks.env_throughput", ["--no-such-flag"]),
-                          ("benchmarks.throughput", ["--learners", "sarsa"]),
-                          ("benchmarks.throughput", ["--scenario", "nowhere"])):
+    for module, flags in (
+        ("benchmarks.env_throughput", ["--num-games", "0"]),
+        ("benchmarks.env_throughput", ["--no-such-flag"]),
+        ("benchmarks.throughput", ["--learners", "sarsa"]),
+        ("benchmarks.throughput", ["--scenario", "nowhere"]),
+    ):
         done = run_module(module, *flags)
         assert done.returncode == 2, (module, flags, done.stderr)
         lines = done.stderr.strip().splitlines()
@@ -119,8 +162,7 @@ def test_bad_flags_exit_2_with_one_line():
 
 
 def test_random_actions_cover_the_action_range():
-    words = jnp.asarray(np.random.default_rng(0).integers(0, 2**32, size=(4096, 2), dtype=np.uint64)
-                        .astype(np.uint32))
+    words = jnp.asarray(np.random.default_rng(0).integers(0, 2**32, size=(4096, 2), dtype=np.uint64).astype(np.uint32))
     actions = np.asarray(actions_from_words(words, num_agents=6, num_actions=17, action_low=-8))
     assert actions.shape == (4096, 6)
     for agent in range(6):

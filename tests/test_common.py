@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms.common import checkpoint, metrics, team as team_lib
+from algorithms.common import checkpoint, metrics
+from algorithms.common import team as team_lib
 from algorithms.common.config import CommonConfig, ConfigError, parse_config
 from algorithms.common.gae import bootstrap_values, gae
 from algorithms.common.loop import Learner, run
@@ -81,7 +82,11 @@ class _Config(CommonConfig):
 def test_parse_agents():
     assert team_lib.parse_agents("", 4, "ppo") == ("ppo",) * 4
     assert team_lib.parse_agents("ppo, sterman,base_stock,pass_through", 4, "ppo") == (
-        "ppo", "sterman", "base_stock", "pass_through")
+        "ppo",
+        "sterman",
+        "base_stock",
+        "pass_through",
+    )
     with pytest.raises(ConfigError, match="unknown agent kind 'dqn'.*allowed kinds"):
         team_lib.parse_agents("dqn,sterman,sterman,sterman", 4, "ppo")
     with pytest.raises(ConfigError, match="exactly 4 kinds"):
@@ -92,8 +97,9 @@ def test_parse_agents():
 
 def test_mixed_team_orders_merge_learner_actions_with_heuristics():
     env, params = team_lib.make_env(_Config(scenario="classic"))
-    team = team_lib.Team(kinds=("ppo", "sterman", "pass_through", "base_stock"), learner_kind="ppo",
-                         base_stock_levels=(32, 30, 28, 26))
+    team = team_lib.Team(
+        kinds=("ppo", "sterman", "pass_through", "base_stock"), learner_kind="ppo", base_stock_levels=(32, 30, 28, 26)
+    )
     _, state = env.reset(jax.random.PRNGKey(0), params)
     for _ in range(6):  # move away from the steady start so the heuristics differ
         _, state, *_ = env.step_orders(jax.random.PRNGKey(1), state, jnp.array([9, 2, 7, 12]), params)
@@ -131,8 +137,11 @@ def test_track_episodes_counts_only_finished_episodes():
     assert int(first["episodes"]) == 0 and int(second["episodes"]) == 1
     np.testing.assert_allclose(second["episode_agent_cost_sum"], [3.0, 3.0, 3.0])
     np.testing.assert_allclose(running, [[0, 0, 0], [3, 3, 3]])
-    chunk = {"episodes": np.array([[0, 1]]), "episode_agent_cost_sum": np.array([[[0, 0, 0], [3.0, 3.0, 3.0]]]),
-             "loss": np.array([[1.0, 3.0]])}
+    chunk = {
+        "episodes": np.array([[0, 1]]),
+        "episode_agent_cost_sum": np.array([[[0, 0, 0], [3.0, 3.0, 3.0]]]),
+        "loss": np.array([[1.0, 3.0]]),
+    }
     reduced = metrics.reduce_chunk(chunk)
     assert reduced["episode_team_cost"] == 9.0 and reduced["loss"] == 2.0 and reduced["episodes"] == 1
 
@@ -146,7 +155,8 @@ def test_minibatches_deal_out_whole_games_once_each():
     assert split["game"].shape == (4, periods, 2) and split["obs"].shape == (4, periods, 2, 2, 5)
     # Every column is one game's periods in order, and the games are dealt out exactly once.
     np.testing.assert_array_equal(split["game"], jnp.broadcast_to(split["game"][:, :1], split["game"].shape))
-    np.testing.assert_array_equal(split["period"], jnp.broadcast_to(jnp.arange(periods)[None, :, None], (4, periods, 2)))
+    in_order = jnp.broadcast_to(jnp.arange(periods)[None, :, None], (4, periods, 2))
+    np.testing.assert_array_equal(split["period"], in_order)
     assert sorted(np.asarray(split["game"][:, 0]).ravel().tolist()) == list(range(games))
     other_key = minibatches_over_games(jax.random.PRNGKey(1), rollout, num_minibatches=4)["game"]
     assert not np.array_equal(other_key, split["game"])
@@ -173,8 +183,7 @@ def test_orthogonal_init_matches_flax_bit_for_bit_under_nested_vmap():
     keys = jax.random.split(jax.random.PRNGKey(2), 6).reshape(2, 3, 2)
     for shape in [(5, 16), (16, 16), (16, 3)]:
         ours = jax.jit(jax.vmap(jax.vmap(lambda k: orthogonal(0.5)(k, shape, jnp.float32))))(keys)
-        flax_draws = jax.jit(jax.vmap(jax.vmap(
-            lambda k: nn.initializers.orthogonal(0.5)(k, shape, jnp.float32))))(keys)
+        flax_draws = jax.jit(jax.vmap(jax.vmap(lambda k: nn.initializers.orthogonal(0.5)(k, shape, jnp.float32))))(keys)
         np.testing.assert_array_equal(ours, flax_draws)
     single = orthogonal(2.0)(keys[0, 0], (4, 6))
     assert single.dtype == jnp.float32
@@ -211,8 +220,7 @@ def test_with_agent_id_appends_one_hot():
 
 # ----------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip_and_shape_check(tmp_path):
-    state = {"w": jnp.arange(6, dtype=jnp.float32).reshape(2, 3), "key": jax.random.PRNGKey(3),
-             "count": jnp.int32(7)}
+    state = {"w": jnp.arange(6, dtype=jnp.float32).reshape(2, 3), "key": jax.random.PRNGKey(3), "count": jnp.int32(7)}
     checkpoint.save(tmp_path, state, {"chunk": 2})
     restored, host = checkpoint.load(tmp_path, jax.eval_shape(lambda: state))
     assert host == {"chunk": 2}
@@ -224,15 +232,18 @@ def test_checkpoint_round_trip_and_shape_check(tmp_path):
 
 
 # ------------------------------------------------------------------- CLI
-@pytest.mark.parametrize("argv, message", [
-    (["--num-envs", "0"], "--num-envs must be an integer >= 1, got 0"),
-    (["--agents", "ppo,robot,sterman,sterman"], "unknown agent kind 'robot'"),
-    (["--agents", "ppo,sterman"], "exactly 4 kinds"),
-    (["--resume", "/nonexistent/run"], "--resume: '/nonexistent/run' is not a run directory"),
-    (["--scenario", "mars"], "--scenario must be one of"),
-    (["--num-envs", "many"], "--num-envs"),
-    (["--no-such-flag"], "--no-such-flag"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--num-envs", "0"], "--num-envs must be an integer >= 1, got 0"),
+        (["--agents", "ppo,robot,sterman,sterman"], "unknown agent kind 'robot'"),
+        (["--agents", "ppo,sterman"], "exactly 4 kinds"),
+        (["--resume", "/nonexistent/run"], "--resume: '/nonexistent/run' is not a run directory"),
+        (["--scenario", "mars"], "--scenario must be one of"),
+        (["--num-envs", "many"], "--num-envs"),
+        (["--no-such-flag"], "--no-such-flag"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
         parse_config(_Config, argv)
@@ -252,8 +263,15 @@ def test_resume_reads_the_saved_settings(tmp_path):
 
 # -------------------------------------------------------------- host loop
 def test_host_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, learner_env, capsys):
-    config = _Config(num_envs=2, eval_episodes=4, base_stock_episodes=2, run_dir=str(tmp_path), num_chunks=4,
-                     progress=False, plots=False)
+    config = _Config(
+        num_envs=2,
+        eval_episodes=4,
+        base_stock_episodes=2,
+        run_dir=str(tmp_path),
+        num_chunks=4,
+        progress=False,
+        plots=False,
+    )
     game = team_lib.make_game(config)
 
     def update(state):  # a fake learner whose loss turns NaN at its third update
@@ -261,15 +279,22 @@ def test_host_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, lea
         loss = jnp.where(count >= 3, jnp.nan, 1.0 / count)
         return {"count": count, "w": state["w"] + 1.0}, {"loss": loss}
 
-    learner = Learner(game=game, init=lambda key: {"count": jnp.int32(0), "w": jnp.zeros(2)}, update=update,
-                      act=lambda p, obs, key: jnp.zeros(obs.shape[0], jnp.int32), policy_params=lambda s: s["w"],
-                      num_updates=4, env_steps_per_update=1)
+    learner = Learner(
+        game=game,
+        init=lambda key: {"count": jnp.int32(0), "w": jnp.zeros(2)},
+        update=update,
+        act=lambda p, obs, key: jnp.zeros(obs.shape[0], jnp.int32),
+        policy_params=lambda s: s["w"],
+        num_updates=4,
+        env_steps_per_update=1,
+    )
     with pytest.raises(SystemExit) as stop:
         run(config, learner, "fake")
     assert stop.value.code == 1
     assert "non-finite loss in chunk 3" in capsys.readouterr().err
-    state, host = checkpoint.load(tmp_path, jax.eval_shape(jax.vmap(learner.init), jax.random.split(
-        jax.random.PRNGKey(0), 1)))
+    state, host = checkpoint.load(
+        tmp_path, jax.eval_shape(jax.vmap(learner.init), jax.random.split(jax.random.PRNGKey(0), 1))
+    )
     assert host["chunk"] == 2 and int(state["count"][0]) == 2
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["chunk"] for line in lines] == [1, 2, 3] and "stopped" in lines[-1]

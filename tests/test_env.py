@@ -19,9 +19,17 @@ TRACE = [4, 6, 1, 9, 2, 7, 7, 7]
 
 def two_echelon_game(**overrides):
     settings_ = dict(
-        num_agents=2, horizon=5, demand_trace=TRACE, shipment_lead=[1, 2], order_lead=[1],
-        initial_inventory=[5, 5], initial_order=[3, 3], initial_shipment=[2, 2],
-        holding_cost=[1.0, 1.0], backlog_cost=[2.0, 2.0], max_order=20,
+        num_agents=2,
+        horizon=5,
+        demand_trace=TRACE,
+        shipment_lead=[1, 2],
+        order_lead=[1],
+        initial_inventory=[5, 5],
+        initial_order=[3, 3],
+        initial_shipment=[2, 2],
+        holding_cost=[1.0, 1.0],
+        backlog_cost=[2.0, 2.0],
+        max_order=20,
     )
     settings_.update(overrides)
     return jaxbeer.make("seed-default", **settings_)
@@ -96,10 +104,14 @@ def test_hand_worked_periods_with_fixed_leads():
 
 def test_zero_order_lead_arrives_the_same_period():
     env, params = two_echelon_game(
-        order_lead=[0], shipment_lead=[1, 1], initial_inventory=[10, 10], initial_order=[0, 0],
-        initial_shipment=[0, 0], demand_trace=[3] * 8,
+        order_lead=[0],
+        shipment_lead=[1, 1],
+        initial_inventory=[10, 10],
+        initial_order=[0, 0],
+        initial_shipment=[0, 0],
+        demand_trace=[3] * 8,
     )
-    (_, state, _, _, _, info), = run_orders(env, params, [[5, 0]])
+    ((_, state, _, _, _, info),) = run_orders(env, params, [[5, 0]])
     np.testing.assert_array_equal(info["arriving_order"], [3, 5])
     np.testing.assert_array_equal(info["shipped"], [3, 5])
     np.testing.assert_array_equal(info["net_inventory"], [7, 5])
@@ -121,7 +133,7 @@ def test_relative_actions_order_arrival_plus_x_and_clip():
 
 def test_team_reward_and_reward_scale():
     env, params = two_echelon_game(team_reward=True, reward_scale=0.5)
-    (_, _, reward, _, _, info), = run_orders(env, params, [[6, 1]])
+    ((_, _, reward, _, _, info),) = run_orders(env, params, [[6, 1]])
     np.testing.assert_allclose(reward, [-3.5, -3.5])
     np.testing.assert_allclose(info["cost"], [3, 4])
 
@@ -137,7 +149,8 @@ def test_auto_reset_contract():
     np.testing.assert_allclose(obs, fresh_obs)
     # ... and final_obs is the obs the finished episode ended on.
     _, unreset_state, _, _, _, unreset_info = env.step_env(
-        jax.random.fold_in(jax.random.key(0), 4), outputs[3][1], jnp.array([1, 1]), params)
+        jax.random.fold_in(jax.random.key(0), 4), outputs[3][1], jnp.array([1, 1]), params
+    )
     np.testing.assert_allclose(info["final_obs"], unreset_info["final_obs"])
     np.testing.assert_allclose(info["final_obs"], env.get_obs(unreset_state, params))
     assert int(unreset_state.period) == 5
@@ -172,13 +185,21 @@ def test_determinism_and_fresh_randomness():
     assert not np.array_equal(a["demand"][0], a["demand"][1])
 
 
-@pytest.mark.parametrize("kind, overrides, low, high, mean", [
-    ("uniform", dict(demand_low=0, demand_high=8), 0, 8, 4.0),
-    ("poisson", dict(demand_rate=8.0), 0, 60, 8.0),
-    ("normal", dict(demand_mean=10.0, demand_std=2.0), 0, 30, 10.0),
-    ("seasonal", dict(seasonal_mean=8.0, seasonal_amplitude=4.0, seasonal_period=20.0, seasonal_noise=1.0),
-     0, 30, 8.0),
-])
+@pytest.mark.parametrize(
+    "kind, overrides, low, high, mean",
+    [
+        ("uniform", dict(demand_low=0, demand_high=8), 0, 8, 4.0),
+        ("poisson", dict(demand_rate=8.0), 0, 60, 8.0),
+        ("normal", dict(demand_mean=10.0, demand_std=2.0), 0, 30, 10.0),
+        (
+            "seasonal",
+            dict(seasonal_mean=8.0, seasonal_amplitude=4.0, seasonal_period=20.0, seasonal_noise=1.0),
+            0,
+            30,
+            8.0,
+        ),
+    ],
+)
 def test_demand_samplers_have_the_right_support_and_mean(kind, overrides, low, high, mean):
     env, params = jaxbeer.make("seed-default", demand=kind, horizon=40, **overrides)
     demand = np.asarray(jaxbeer.rollout(env, params, policies.constant(0), jax.random.key(0), 200)["demand"])
@@ -190,8 +211,15 @@ def test_demand_samplers_have_the_right_support_and_mean(kind, overrides, low, h
 
 
 def test_seasonal_demand_follows_the_sinusoid():
-    env, params = jaxbeer.make("seed-default", demand="seasonal", horizon=20, seasonal_mean=10.0,
-                               seasonal_amplitude=5.0, seasonal_period=20.0, seasonal_noise=0.0)
+    env, params = jaxbeer.make(
+        "seed-default",
+        demand="seasonal",
+        horizon=20,
+        seasonal_mean=10.0,
+        seasonal_amplitude=5.0,
+        seasonal_period=20.0,
+        seasonal_noise=0.0,
+    )
     demand = np.asarray(jaxbeer.rollout(env, params, policies.constant(0), jax.random.key(0))["demand"][0])
     expected = np.round(10 + 5 * np.sin(2 * np.pi * np.arange(20) / 20))
     np.testing.assert_array_equal(demand, expected)
@@ -199,9 +227,13 @@ def test_seasonal_demand_follows_the_sinusoid():
 
 # ------------------------------------------------------------- invariants
 RANDOM_LEAD_GAME = jaxbeer.make(
-    "seed-default", horizon=12, max_order=30,
-    shipment_lead_min=[1, 1, 1, 1], shipment_lead_max=[3, 3, 3, 3],
-    order_lead_min=[0, 0, 0], order_lead_max=[2, 2, 2],
+    "seed-default",
+    horizon=12,
+    max_order=30,
+    shipment_lead_min=[1, 1, 1, 1],
+    shipment_lead_max=[3, 3, 3, 3],
+    order_lead_min=[0, 0, 0],
+    order_lead_max=[2, 2, 2],
 )
 
 
@@ -236,8 +268,10 @@ def test_units_and_orders_are_conserved(data, seed):
     order_min = np.array(draw(st.lists(st.integers(0, 2), min_size=3, max_size=3)))
     order_max = np.maximum(order_min, draw(st.lists(st.integers(0, 2), min_size=3, max_size=3)))
     params = base.replace(
-        shipment_lead_min=jnp.asarray(lead_min, jnp.int32), shipment_lead_max=jnp.asarray(lead_max, jnp.int32),
-        order_lead_min=jnp.asarray(order_min, jnp.int32), order_lead_max=jnp.asarray(order_max, jnp.int32),
+        shipment_lead_min=jnp.asarray(lead_min, jnp.int32),
+        shipment_lead_max=jnp.asarray(lead_max, jnp.int32),
+        order_lead_min=jnp.asarray(order_min, jnp.int32),
+        order_lead_max=jnp.asarray(order_max, jnp.int32),
         initial_inventory=jnp.asarray(draw(st.lists(st.integers(0, 20), min_size=4, max_size=4)), jnp.int32),
         initial_order=jnp.asarray(draw(st.lists(st.integers(0, 10), min_size=4, max_size=4)), jnp.int32),
         initial_shipment=jnp.asarray(draw(st.lists(st.integers(0, 10), min_size=4, max_size=4)), jnp.int32),
@@ -256,8 +290,9 @@ def test_units_and_orders_are_conserved(data, seed):
     owed_upstream = np.maximum(-np.asarray(states.net_inventory), 0)[:, 1:]
     orders_in_transit = np.asarray(states.order_pipe).sum(axis=2)[:, 1:]
     incoming = np.asarray(states.ship_pipe).sum(axis=2)
-    expected_on_order = incoming + np.concatenate([orders_in_transit + owed_upstream,
-                                                   np.zeros((env.config.horizon, 1), int)], axis=1)
+    expected_on_order = incoming + np.concatenate(
+        [orders_in_transit + owed_upstream, np.zeros((env.config.horizon, 1), int)], axis=1
+    )
     np.testing.assert_array_equal(states.on_order, expected_on_order)
 
     for leaf in jax.tree.leaves((states, rewards, infos)):
@@ -268,8 +303,9 @@ def test_units_and_orders_are_conserved(data, seed):
 
 def test_random_leads_stay_within_their_range():
     env, params = RANDOM_LEAD_GAME
-    params = params.replace(shipment_lead_min=jnp.array([2, 2, 2, 2], jnp.int32),
-                            shipment_lead_max=jnp.array([3, 3, 3, 3], jnp.int32))
+    params = params.replace(
+        shipment_lead_min=jnp.array([2, 2, 2, 2], jnp.int32), shipment_lead_max=jnp.array([3, 3, 3, 3], jnp.int32)
+    )
     _, state = env.reset(jax.random.key(0), params)
     seen = set()
     for t in range(30):
@@ -308,7 +344,8 @@ def test_vmapped_jitted_rollout_equals_python_loop():
         _, state = env.reset(jax.random.fold_in(keys[game], 1000), params)
         for t in range(num_periods):
             obs, state, reward, _, truncated, info = env.step(
-                jax.random.fold_in(keys[game], t), state, actions[t, game], params)
+                jax.random.fold_in(keys[game], t), state, actions[t, game], params
+            )
             np.testing.assert_allclose(obs, obs_b[t, game], rtol=1e-6)
             np.testing.assert_allclose(reward, reward_b[t, game], rtol=1e-6)
             np.testing.assert_allclose(info["cost"], cost_b[t, game], rtol=1e-6)

@@ -8,18 +8,28 @@ import sys
 
 
 def run_leaderboard(*flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmarks.leaderboard", *flags], capture_output=True,
-                          text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.leaderboard", *flags], capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, learner_env):
-    done = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning",
-                           "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), env=learner_env)
+    done = run_leaderboard(
+        "--quick",
+        "--algorithms",
+        "ippo",
+        "--settings",
+        "all learning",
+        "--out-dir",
+        str(tmp_path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env=learner_env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads((tmp_path / "leaderboard-quick.json").read_text())
     (row,) = payload["rows"]
-    assert (row["scenario"], row["setting"], row["algorithm"], row["num_seeds"]) == ("basic", "all learning",
-                                                                                    "ippo", 4)
+    assert (row["scenario"], row["setting"], row["algorithm"], row["num_seeds"]) == ("basic", "all learning", "ippo", 4)
     assert len(row["team_cost_per_seed"]) == 4 and row["base_stock_team_cost"] > 0
     assert abs(row["gap_vs_base_stock"] - (row["team_cost_mean"] / row["base_stock_team_cost"] - 1)) < 1e-9
     assert payload["complete"] is True and row["num_envs"] == 64
@@ -28,20 +38,54 @@ def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, learner_env):
     assert (tmp_path / "leaderboard-quick.png").stat().st_size > 5_000
 
     # --resume keeps the finished cell instead of training it again ...
-    resumed = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning", "--resume",
-                              "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), env=learner_env)
+    resumed = run_leaderboard(
+        "--quick",
+        "--algorithms",
+        "ippo",
+        "--settings",
+        "all learning",
+        "--resume",
+        "--out-dir",
+        str(tmp_path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env=learner_env,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "kept from" in resumed.stderr and "[ippo] run dir" not in resumed.stdout
     assert json.loads((tmp_path / "leaderboard-quick.json").read_text())["rows"] == [row]
     # ... and refuses a JSON written with other settings, naming them.
-    refused = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning", "--resume",
-                              "--seed", "1", "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"),
-                              env=learner_env)
+    refused = run_leaderboard(
+        "--quick",
+        "--algorithms",
+        "ippo",
+        "--settings",
+        "all learning",
+        "--resume",
+        "--seed",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env=learner_env,
+    )
     assert refused.returncode == 2 and "different settings (seed)" in refused.stderr
     # --report-only redraws the table from the JSON without training.
     (tmp_path / "leaderboard-quick.md").unlink()
-    redrawn = run_leaderboard("--quick", "--algorithms", "ippo", "--settings", "all learning", "--report-only",
-                              "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), env=learner_env)
+    redrawn = run_leaderboard(
+        "--quick",
+        "--algorithms",
+        "ippo",
+        "--settings",
+        "all learning",
+        "--report-only",
+        "--out-dir",
+        str(tmp_path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env=learner_env,
+    )
     assert redrawn.returncode == 0, redrawn.stderr[-2000:]
     assert (tmp_path / "leaderboard-quick.md").read_text() == table
 

@@ -49,8 +49,7 @@ def test_literature_levels_beat_their_neighbours_on_basic():
             neighbour[k] += delta
             if neighbour[k] >= 0:
                 candidates.append(neighbour)
-    costs = np.asarray(base_stock_team_costs(env, params, jnp.asarray(np.stack(candidates)),
-                                             jax.random.key(5), 500))
+    costs = np.asarray(base_stock_team_costs(env, params, jnp.asarray(np.stack(candidates)), jax.random.key(5), 500))
     assert np.all(costs[0] < costs[1:]), costs
 
 
@@ -77,8 +76,7 @@ def test_evaluate_statistics_match_the_trajectories():
     episode_costs = np.asarray(infos["cost"], np.float64).sum(axis=1)
     np.testing.assert_allclose(result["agent_cost_mean"], episode_costs.mean(axis=0), rtol=1e-4)
     np.testing.assert_allclose(result["team_cost_mean"], episode_costs.sum(axis=1).mean(), rtol=1e-4)
-    np.testing.assert_allclose(result["team_cost_se"], episode_costs.sum(axis=1).std(ddof=1) / np.sqrt(50),
-                               rtol=1e-3)
+    np.testing.assert_allclose(result["team_cost_se"], episode_costs.sum(axis=1).std(ddof=1) / np.sqrt(50), rtol=1e-3)
     orders = np.asarray(infos["orders"], np.float64)
     demand = np.asarray(infos["demand"], np.float64)
     expected_bullwhip = orders.var(axis=1).mean(axis=0) / demand.var(axis=1).mean()
@@ -104,20 +102,40 @@ def test_evaluate_rejects_bad_episode_counts():
 
 def test_play_cli_prints_a_table_and_draws(tmp_path):
     out = tmp_path / "bullwhip.png"
-    done = subprocess.run([sys.executable, "-m", "jaxbeer.play", "--scenario", "classic", "--policy", "sterman",
-                           "--episodes", "5", "--horizon", "30", "--plot", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxbeer.play",
+            "--scenario",
+            "classic",
+            "--policy",
+            "sterman",
+            "--episodes",
+            "5",
+            "--horizon",
+            "30",
+            "--plot",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "team" in done.stdout and "bullwhip" in done.stdout
     assert out.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--scenario", "nope"], "unknown scenario 'nope'"),
-    (["--episodes", "0"], "--episodes must be >= 1"),
-    (["--levels", "1", "2"], "levels must be 4 integers >= 0"),
-    (["--policy", "genius"], "policy"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--scenario", "nope"], "unknown scenario 'nope'"),
+        (["--episodes", "0"], "--episodes must be >= 1"),
+        (["--levels", "1", "2"], "levels must be 4 integers >= 0"),
+        (["--policy", "genius"], "policy"),
+    ],
+)
 def test_play_cli_rejects_bad_flags(argv, message):
     done = subprocess.run([sys.executable, "-m", "jaxbeer.play", *argv], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -15,14 +15,29 @@ from algorithms.common import checkpoint, evaluation
 from algorithms.common.loop import seed_keys
 
 # 2 updates of 8 games x 4 periods, in 2 chunks; tiny evaluations.
-TINY = ["--num-envs", "8", "--num-steps", "4", "--num-minibatches", "2", "--total-timesteps", "64",
-        "--num-chunks", "2", "--eval-episodes", "8", "--base-stock-episodes", "4", "--hidden-sizes", "16",
-        "--no-progress"]
+TINY = [
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "4",
+    "--num-minibatches",
+    "2",
+    "--total-timesteps",
+    "64",
+    "--num-chunks",
+    "2",
+    "--eval-episodes",
+    "8",
+    "--base-stock-episodes",
+    "4",
+    "--hidden-sizes",
+    "16",
+    "--no-progress",
+]
 
 
 def _run(module, args, env, check=True):
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                            timeout=600)
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"{module} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
@@ -35,18 +50,34 @@ def _log(run_dir):
 def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, learner_env):
     run_dir = tmp_path / "ippo"
     _run("algorithms.ippo", [*TINY, "--run-dir", str(run_dir)], learner_env)
-    for name in ("config.json", "log.jsonl", "checkpoint.msgpack", "results.json", "learning_curve.png",
-                 "trajectory.png"):
+    for name in (
+        "config.json",
+        "log.jsonl",
+        "checkpoint.msgpack",
+        "results.json",
+        "learning_curve.png",
+        "trajectory.png",
+    ):
         assert (run_dir / name).is_file(), name
     log = _log(run_dir)
     assert [r["chunk"] for r in log] == [1, 2] and log[-1]["env_steps"] == 64
-    for key in ("steps_per_s", "episode_agent_cost", "entropy", "loss", "value_loss", "eval_team_cost",
-                "base_stock_eval_team_cost"):
+    for key in (
+        "steps_per_s",
+        "episode_agent_cost",
+        "entropy",
+        "loss",
+        "value_loss",
+        "eval_team_cost",
+        "base_stock_eval_team_cost",
+    ):
         assert key in log[-1], key
     assert log[-1]["steps_per_s"] > 0 and len(log[-1]["eval_agent_cost"]) == 4
 
-    result = _run("algorithms.evaluate", ["--run", str(run_dir), "--episodes", "8",
-                                          "--json-out", str(tmp_path / "table.json")], learner_env)
+    result = _run(
+        "algorithms.evaluate",
+        ["--run", str(run_dir), "--episodes", "8", "--json-out", str(tmp_path / "table.json")],
+        learner_env,
+    )
     table = json.loads((tmp_path / "table.json").read_text())["rows"]
     labels = [row["label"] for row in table]
     assert labels[0] == "learned (greedy)" and labels[-3:] == ["all base_stock", "all sterman", "all pass_through"]
@@ -58,8 +89,20 @@ def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, 
 
 def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, learner_env):
     run_dir = tmp_path / "mappo"
-    _run("algorithms.mappo", [*TINY, "--run-dir", str(run_dir), "--agents", "ppo,sterman,sterman,sterman",
-                              "--num-seeds", "2", "--no-share-params"], learner_env)
+    _run(
+        "algorithms.mappo",
+        [
+            *TINY,
+            "--run-dir",
+            str(run_dir),
+            "--agents",
+            "ppo,sterman,sterman,sterman",
+            "--num-seeds",
+            "2",
+            "--no-share-params",
+        ],
+        learner_env,
+    )
     log = _log(run_dir)
     assert len(log[-1]["eval_team_cost_per_seed"]) == 2 and log[-1]["env_steps_all_seeds"] == 128
     rows = json.loads((run_dir / "results.json").read_text())["rows"]
@@ -71,14 +114,17 @@ def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, learner_env
     assert (run_dir / "trajectory.png").is_file()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--num-envs", "0"], "--num-envs must be an integer >= 1, got 0"),
-    (["--agents", "ppo,dqn,sterman,sterman"], "unknown agent kind 'dqn'"),
-    (["--agents", "ppo,sterman,sterman"], "must name exactly 4 kinds"),
-    (["--resume", "/no/such/run"], "is not a run directory"),
-    (["--num-envs", "10", "--num-minibatches", "4"], "--num-envs (10) must be divisible by --num-minibatches (4)"),
-    (["--lr", "-1"], "--lr must be finite and >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--num-envs", "0"], "--num-envs must be an integer >= 1, got 0"),
+        (["--agents", "ppo,dqn,sterman,sterman"], "unknown agent kind 'dqn'"),
+        (["--agents", "ppo,sterman,sterman"], "must name exactly 4 kinds"),
+        (["--resume", "/no/such/run"], "is not a run directory"),
+        (["--num-envs", "10", "--num-minibatches", "4"], "--num-envs (10) must be divisible by --num-minibatches (4)"),
+        (["--lr", "-1"], "--lr must be finite and >= 0"),
+    ],
+)
 def test_bad_flags_exit_2_before_compiling(argv, message, capsys, learner_env):
     with pytest.raises(SystemExit) as stop:
         ippo.main(argv)
@@ -91,24 +137,50 @@ def test_bad_flag_in_a_subprocess_is_one_line_and_status_2(learner_env):
     result = _run("algorithms.mappo", ["--agents", "ppo,robot,ppo,ppo"], learner_env, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --agents: unknown agent kind 'robot'; allowed kinds: ['ppo', 'base_stock', 'sterman', "
-        "'pass_through']"]
+        "error: --agents: unknown agent kind 'robot'; allowed kinds: ['ppo', 'base_stock', 'sterman', 'pass_through']"
+    ]
     result = _run("algorithms.evaluate", ["--run", "/no/such/run"], learner_env, check=False)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, learner_env):
-    flags = ["--num-envs", "8", "--num-steps", "4", "--num-minibatches", "2", "--total-timesteps", "128",
-             "--num-chunks", "4", "--eval-episodes", "8", "--base-stock-episodes", "4", "--hidden-sizes", "16",
-             "--no-progress", "--no-plots", "--seed", "3"]
+    flags = [
+        "--num-envs",
+        "8",
+        "--num-steps",
+        "4",
+        "--num-minibatches",
+        "2",
+        "--total-timesteps",
+        "128",
+        "--num-chunks",
+        "4",
+        "--eval-episodes",
+        "8",
+        "--base-stock-episodes",
+        "4",
+        "--hidden-sizes",
+        "16",
+        "--no-progress",
+        "--no-plots",
+        "--seed",
+        "3",
+    ]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     ippo.main([*flags, "--run-dir", str(whole)])
     ippo.main([*flags, "--run-dir", str(parts), "--stop-after-chunks", "2"])
     assert [r["chunk"] for r in _log(parts)] == [1, 2] and not (parts / "results.json").exists()
     ippo.main(["--resume", str(parts), "--no-progress"])
 
-    config = ippo.Config(num_envs=8, num_steps=4, num_minibatches=2, total_timesteps=128, hidden_sizes=(16,),
-                         base_stock_episodes=4, seed=3)
+    config = ippo.Config(
+        num_envs=8,
+        num_steps=4,
+        num_minibatches=2,
+        total_timesteps=128,
+        hidden_sizes=(16,),
+        base_stock_episodes=4,
+        seed=3,
+    )
     template = jax.eval_shape(jax.vmap(ippo.make_learner(config).init), seed_keys(3, 1))
     (state_whole, host_whole), (state_parts, host_parts) = (checkpoint.load(d, template) for d in (whole, parts))
     assert host_whole["chunk"] == host_parts["chunk"] == 4
@@ -121,20 +193,23 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, lear
 def test_short_training_on_basic_beats_random_play(learner_env):
     """Deterministic (fixed seed), not timed: 30 updates of 64 games on basic, all four echelons learning.
     Random play draws uniform actions from the same action space every period."""
-    config = ippo.Config(num_envs=64, num_steps=64, num_minibatches=4, total_timesteps=64 * 64 * 30,
-                         base_stock_episodes=4, seed=0)
+    config = ippo.Config(
+        num_envs=64, num_steps=64, num_minibatches=4, total_timesteps=64 * 64 * 30, base_stock_episodes=4, seed=0
+    )
     learner = ippo.make_learner(config)
     state, metrics = jax.jit(ippo.make_train(config))(jax.random.PRNGKey(0))
     assert np.all(np.isfinite(metrics["loss"]))
     game = learner.game
     key = jax.random.PRNGKey(99)
-    learned = evaluation.evaluate_learned(game.env, game.params, game.team, learner.act,
-                                          learner.policy_params(state), key, 200)[0]["team_cost_mean"]
+    learned = evaluation.evaluate_learned(
+        game.env, game.params, game.team, learner.act, learner.policy_params(state), key, 200
+    )[0]["team_cost_mean"]
     num_actions = game.env.config.num_actions
 
     def random_act(params, obs, key):
         return jax.random.randint(key, (obs.shape[0],), 0, num_actions)
 
-    random = evaluation.evaluate_learned(game.env, game.params, game.team, random_act, None, key,
-                                         200)[0]["team_cost_mean"]
+    random = evaluation.evaluate_learned(game.env, game.params, game.team, random_act, None, key, 200)[0][
+        "team_cost_mean"
+    ]
     assert learned < 0.8 * random, (learned, random)

@@ -24,10 +24,21 @@ from jaxbeer.demand import random_words
 NUM_GAMES = 2
 HORIZON = 6
 NUM_STEPS = 2 * HORIZON + 3  # crosses two automatic resets
-RANDOM_LEADS = dict(shipment_lead_min=[1, 1, 1, 1], shipment_lead_max=[3, 3, 3, 3],
-                    order_lead_min=[0, 0, 0], order_lead_max=[2, 2, 2])
-INFO_FIELDS = ("cost", "holding", "backlog", "orders", "shipped", "filled", "arriving_order", "net_inventory",
-               "demand", "final_obs")
+RANDOM_LEADS = dict(
+    shipment_lead_min=[1, 1, 1, 1], shipment_lead_max=[3, 3, 3, 3], order_lead_min=[0, 0, 0], order_lead_max=[2, 2, 2]
+)
+INFO_FIELDS = (
+    "cost",
+    "holding",
+    "backlog",
+    "orders",
+    "shipped",
+    "filled",
+    "arriving_order",
+    "net_inventory",
+    "demand",
+    "final_obs",
+)
 STATE_FIELDS = ("net_inventory", "on_order", "ship_pipe", "order_pipe", "last_order", "period", "history")
 
 # Every scenario twice: absolute orders with its own fixed leads, and relative
@@ -36,8 +47,13 @@ STATE_FIELDS = ("net_inventory", "on_order", "ship_pipe", "order_pipe", "last_or
 CASES = []
 for _name in jaxbeer.scenario_names():
     CASES.append(pytest.param(_name, dict(action_mode="absolute"), id=f"{_name}-absolute"))
-    CASES.append(pytest.param(_name, dict(action_mode="relative", obs_history=2, team_reward=True, **RANDOM_LEADS),
-                              id=f"{_name}-relative-random-leads"))
+    CASES.append(
+        pytest.param(
+            _name,
+            dict(action_mode="relative", obs_history=2, team_reward=True, **RANDOM_LEADS),
+            id=f"{_name}-relative-random-leads",
+        )
+    )
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -70,8 +86,8 @@ def leads_from_words(settings: ReferenceSettings, words: np.ndarray):
     order_min, order_max = np.array(settings.order_lead_min), np.array(settings.order_lead_max)
     if words.shape[-1] == 1:  # fixed leads: no draw
         return ship_min, order_min
-    ship = ship_min + (words[1:1 + num_agents] % (ship_max - ship_min + 1).astype(np.uint32)).astype(np.int64)
-    order = order_min + (words[1 + num_agents:] % (order_max - order_min + 1).astype(np.uint32)).astype(np.int64)
+    ship = ship_min + (words[1 : 1 + num_agents] % (ship_max - ship_min + 1).astype(np.uint32)).astype(np.int64)
+    order = order_min + (words[1 + num_agents :] % (order_max - order_min + 1).astype(np.uint32)).astype(np.int64)
     return ship, order
 
 
@@ -91,11 +107,13 @@ def test_jaxbeer_matches_numpy_reference(scenario, overrides):
     reset_keys = jax.random.split(reset_key, NUM_GAMES)
     step_keys = jax.random.split(steps_key, NUM_STEPS * NUM_GAMES).reshape(NUM_STEPS, NUM_GAMES, 2)
     # Actions reach past both ends of the action space: the env clips them, and so does the reference.
-    actions = np.asarray(jax.random.randint(action_key, (NUM_STEPS, NUM_GAMES, cfg.num_agents),
-                                            cfg.action_low - 3, cfg.action_high + 4))
+    actions = np.asarray(
+        jax.random.randint(action_key, (NUM_STEPS, NUM_GAMES, cfg.num_agents), cfg.action_low - 3, cfg.action_high + 4)
+    )
 
     obs0, state0, (obs, state, reward, terminated, truncated, info) = jax.device_get(
-        jax_rollout(env, params, reset_keys, step_keys, actions))
+        jax_rollout(env, params, reset_keys, step_keys, actions)
+    )
     reset_words = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (), jnp.uint32))(reset_keys))
     step_words = np.asarray(words_of(step_keys, num_words))  # [T, G, num_words]
 
@@ -106,7 +124,7 @@ def test_jaxbeer_matches_numpy_reference(scenario, overrides):
         while start < NUM_STEPS:
             # Demand path of this episode: d_0 from the reset word (or the word of the
             # step that truncated the last episode), d_p from the word of step p-1.
-            words = step_words[start:start + HORIZON, game_index]
+            words = step_words[start : start + HORIZON, game_index]
             demand = [settings.demand_from_word(first_word, 0)]
             demand += [settings.demand_from_word(int(w[0]), p + 1) for p, w in enumerate(words)]
             demand += [0] * (HORIZON + 1 - len(demand))  # the rollout may stop inside an episode
@@ -127,8 +145,9 @@ def test_jaxbeer_matches_numpy_reference(scenario, overrides):
 
             for t in range(start, min(start + HORIZON, NUM_STEPS)):
                 where = f"step {t} of game {game_index} ({scenario}, {overrides})"
-                reference_obs, reference_reward, reference_terminated, reference_truncated, reference_info = \
-                    game.step(actions[t, game_index])
+                reference_obs, reference_reward, reference_terminated, reference_truncated, reference_info = game.step(
+                    actions[t, game_index]
+                )
                 assert_same("reward", reward[t, game_index], reference_reward, where)
                 assert not terminated[t, game_index] and reference_terminated is False
                 assert bool(truncated[t, game_index]) == reference_truncated, where
@@ -137,8 +156,7 @@ def test_jaxbeer_matches_numpy_reference(scenario, overrides):
                 if not reference_truncated:
                     assert_same("obs", obs[t, game_index], reference_obs, where)
                     for field in STATE_FIELDS:
-                        assert_same(f"state.{field}", getattr(state, field)[t, game_index], game.state()[field],
-                                    where)
+                        assert_same(f"state.{field}", getattr(state, field)[t, game_index], game.state()[field], where)
             first_word = int(step_words[min(start + HORIZON, NUM_STEPS) - 1, game_index, 0])
             start += HORIZON
 
@@ -156,8 +174,9 @@ def test_random_words_are_jax_random_bits():
 
 def test_reference_plays_alone():
     """Without given draws the reference samples its own demand and leads and keeps its books."""
-    game = ReferenceBeerGame(ReferenceSettings.from_jaxbeer(*jaxbeer.make("seed-default", horizon=20, **RANDOM_LEADS)),
-                             seed=1)
+    game = ReferenceBeerGame(
+        ReferenceSettings.from_jaxbeer(*jaxbeer.make("seed-default", horizon=20, **RANDOM_LEADS)), seed=1
+    )
     game.reset()
     rng = np.random.default_rng(0)
     demands, total_cost = [], 0.0

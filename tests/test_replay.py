@@ -11,9 +11,11 @@ from algorithms.common import replay
 def _step(t, num_lanes=2):
     """Step ``t`` of ``num_lanes`` lanes: values encode (time, lane) so samples can be traced back."""
     lanes = jnp.arange(num_lanes)
-    return {"time": jnp.full((num_lanes,), t, jnp.int32),
-            "code": (100 * t + lanes).astype(jnp.float32),
-            "obs": jnp.stack([jnp.full((3,), 100 * t + lane, jnp.float32) for lane in range(num_lanes)])}
+    return {
+        "time": jnp.full((num_lanes,), t, jnp.int32),
+        "code": (100 * t + lanes).astype(jnp.float32),
+        "obs": jnp.stack([jnp.full((3,), 100 * t + lane, jnp.float32) for lane in range(num_lanes)]),
+    }
 
 
 def _filled(num_steps, capacity, num_lanes=2):
@@ -91,6 +93,7 @@ def test_add_and_sample_inside_one_jit_scan():
 
 def test_vmap_over_independent_buffers():
     """One buffer per seed: each keeps its own position, size and data."""
+
     def fill(offset, num_steps):
         buffer = replay.init(_step(0), 4)
 
@@ -107,7 +110,8 @@ def test_vmap_over_independent_buffers():
     np.testing.assert_array_equal(np.asarray(buffers.size), [2, 4])
     np.testing.assert_array_equal(np.asarray(buffers.position), [2, 2])
     batches = jax.vmap(replay.sample, in_axes=(0, 0, None, None))(
-        buffers, jax.random.split(jax.random.key(4), 2), 256, 1)
+        buffers, jax.random.split(jax.random.key(4), 2), 256, 1
+    )
     first, second = np.asarray(batches["time"][0]), np.asarray(batches["time"][1])
     assert set(first.ravel().tolist()) == {0, 1}
     assert set(second.ravel().tolist()) == {1002, 1003, 1004, 1005}

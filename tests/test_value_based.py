@@ -21,9 +21,27 @@ from algorithms.common.config import parse_config
 from algorithms.value_based import QMixer, epsilon_greedy, mix, n_step_targets
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--num-envs", "4", "--base-stock-episodes", "4", "--eval-episodes", "8",
-        "--batch-size", "8", "--buffer-size", "256", "--learning-starts", "32", "--hidden-sizes", "16",
-        "--mixer-embed-dim", "8", "--hypernet-hidden", "8", "--no-progress"]
+TINY = [
+    "--num-envs",
+    "4",
+    "--base-stock-episodes",
+    "4",
+    "--eval-episodes",
+    "8",
+    "--batch-size",
+    "8",
+    "--buffer-size",
+    "256",
+    "--learning-starts",
+    "32",
+    "--hidden-sizes",
+    "16",
+    "--mixer-embed-dim",
+    "8",
+    "--hypernet-hidden",
+    "8",
+    "--no-progress",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -149,9 +167,22 @@ def _same(tree_a, tree_b):
 
 def test_mixed_team_individual_rewards_and_target_copies():
     """A learned retailer beside base-stock co-players, on its own cost; target copied every 40 gradient steps."""
-    config = _config(iql.Config, "--agents", "iql,base_stock,base_stock,base_stock", "--total-timesteps", "400",
-                     "--no-team-reward", "--n-step", "1", "--learning-starts", "0", "--target-update-period", "40",
-                     "--gradient-steps", "2")
+    config = _config(
+        iql.Config,
+        "--agents",
+        "iql,base_stock,base_stock,base_stock",
+        "--total-timesteps",
+        "400",
+        "--no-team-reward",
+        "--n-step",
+        "1",
+        "--learning-starts",
+        "0",
+        "--target-update-period",
+        "40",
+        "--gradient-steps",
+        "2",
+    )
     learner = iql.make_learner(config)
     assert learner.game.team.num_learners == 1
     state = learner.init(jax.random.PRNGKey(1))
@@ -175,8 +206,14 @@ SMOKE = TINY + ["--total-timesteps", "480", "--num-chunks", "2", "--num-seeds", 
 
 def _cli(module, flags, env):
     """Run ``python -m algorithms.<module>``; runs of the same program share the compilation cache."""
-    return subprocess.run([sys.executable, "-m", f"algorithms.{module}", *flags], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", f"algorithms.{module}", *flags],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +238,13 @@ def _check_run(run_dir, result, plots):
     assert (run_dir / "learning_curve.png").is_file() == plots
 
 
-@pytest.mark.parametrize("module, flags", [
-    ("iql", ["--agents", "iql,base_stock,base_stock,base_stock", "--no-team-reward"]),
-    ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1"]),
-])
+@pytest.mark.parametrize(
+    "module, flags",
+    [
+        ("iql", ["--agents", "iql,base_stock,base_stock,base_stock", "--no-team-reward"]),
+        ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1"]),
+    ],
+)
 def test_cli_smoke(module, flags, tmp_path, learner_env):
     run_dir = tmp_path / module
     result = _cli(module, SMOKE + flags + ["--run-dir", str(run_dir)], learner_env)
@@ -248,15 +288,18 @@ def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, learner_env):
 
 
 # ------------------------------------------------------------- bad flags
-@pytest.mark.parametrize("module, flags, message", [
-    (qmix, ["--n-step", "0"], "--n-step must be an integer >= 1"),
-    (vdn, ["--no-team-reward"], "--no-team-reward"),
-    (iql, ["--lr", "0"], "--lr must be in (0.0, 1.0]"),
-    (iql, ["--epsilon-end", "1.5"], "--epsilon-end must be in [0.0, 1.0]"),
-    (qmix, ["--buffer-size", "4", "--num-envs", "8"], "--buffer-size must be >= num_envs * n_step"),
-    (iql, ["--agents", "ppo,iql,iql,iql"], "--agents"),
-    (vdn, ["--agents", "base_stock,base_stock,base_stock,base_stock"], "--agents"),
-])
+@pytest.mark.parametrize(
+    "module, flags, message",
+    [
+        (qmix, ["--n-step", "0"], "--n-step must be an integer >= 1"),
+        (vdn, ["--no-team-reward"], "--no-team-reward"),
+        (iql, ["--lr", "0"], "--lr must be in (0.0, 1.0]"),
+        (iql, ["--epsilon-end", "1.5"], "--epsilon-end must be in [0.0, 1.0]"),
+        (qmix, ["--buffer-size", "4", "--num-envs", "8"], "--buffer-size must be >= num_envs * n_step"),
+        (iql, ["--agents", "ppo,iql,iql,iql"], "--agents"),
+        (vdn, ["--agents", "base_stock,base_stock,base_stock,base_stock"], "--agents"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(module, flags, message, capsys):
     with pytest.raises(SystemExit) as stop:
         module.main(flags)
@@ -265,10 +308,13 @@ def test_bad_flags_exit_2_with_one_line(module, flags, message, capsys):
     assert err.startswith("error:") and "\n" not in err and message in err, err
 
 
-@pytest.mark.parametrize("flags, line", [
-    (["--target-update-period", "0"], "error: --target-update-period must be an integer >= 1, got 0"),
-    (["--batch-size", "many"], "error: Error parsing --batch-size: invalid literal for int() with base 10: 'many'"),
-])
+@pytest.mark.parametrize(
+    "flags, line",
+    [
+        (["--target-update-period", "0"], "error: --target-update-period must be an integer >= 1, got 0"),
+        (["--batch-size", "many"], "error: Error parsing --batch-size: invalid literal for int() with base 10: 'many'"),
+    ],
+)
 def test_bad_flag_from_the_command_line_exits_2(flags, line, learner_env):
     result = _cli("qmix", flags, learner_env)
     assert result.returncode == 2

@@ -43,13 +43,17 @@ def load(run_dir: str | os.PathLike, template: Any, filename: str = FILENAME) ->
     payload = serialization.msgpack_restore(path.read_bytes())
     template_leaves, treedef = jax.tree.flatten(template)
     if payload["num_leaves"] != len(template_leaves):
-        raise ValueError(f"{path}: checkpoint has {payload['num_leaves']} arrays, this config expects "
-                         f"{len(template_leaves)} (different algorithm or settings?)")
+        raise ValueError(
+            f"{path}: checkpoint has {payload['num_leaves']} arrays, this config expects "
+            f"{len(template_leaves)} (different algorithm or settings?)"
+        )
     leaves = []
     for i, expected in enumerate(template_leaves):
         leaf = np.asarray(payload["leaves"][str(i)])
         if leaf.shape != tuple(expected.shape) or leaf.dtype != np.dtype(expected.dtype):
-            raise ValueError(f"{path}: array {i} is {leaf.dtype}{list(leaf.shape)}, expected "
-                             f"{np.dtype(expected.dtype)}{list(expected.shape)}")
+            raise ValueError(
+                f"{path}: array {i} is {leaf.dtype}{list(leaf.shape)}, expected "
+                f"{np.dtype(expected.dtype)}{list(expected.shape)}"
+            )
         leaves.append(leaf)
     return jax.tree.unflatten(treedef, leaves), dict(payload["host"])

@@ -90,9 +90,18 @@ class CommonConfig:
         """Raise ``ConfigError`` naming the field and its allowed range."""
         if self.scenario not in SCENARIOS:
             raise ConfigError(f"--scenario must be one of {list(SCENARIOS)}, got {self.scenario!r}")
-        for name, low in (("num_envs", 1), ("num_seeds", 1), ("total_timesteps", 1), ("num_chunks", 1),
-                          ("horizon", 0), ("obs_history", 0), ("eval_episodes", 1),
-                          ("base_stock_episodes", 1), ("stop_after_chunks", 0), ("seed", 0)):
+        for name, low in (
+            ("num_envs", 1),
+            ("num_seeds", 1),
+            ("total_timesteps", 1),
+            ("num_chunks", 1),
+            ("horizon", 0),
+            ("obs_history", 0),
+            ("eval_episodes", 1),
+            ("base_stock_episodes", 1),
+            ("stop_after_chunks", 0),
+            ("seed", 0),
+        ):
             check_int(name, getattr(self, name), low)
         if self.action_mode not in LEARNER_ACTION_MODES:
             raise ConfigError(f"--action-mode must be one of {list(LEARNER_ACTION_MODES)}, got {self.action_mode!r}")
@@ -133,8 +142,9 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
         raise ConfigError(f"{flag} must be an integer {allowed}, got {value!r}")
 
 
-def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None,
-                 description: str | None = None) -> ConfigT:
+def parse_config(
+    config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None
+) -> ConfigT:
     """Parse and validate; on any error print one line and exit with status 2.
 
     With ``--resume DIR`` the run's saved settings replace the defaults; only
@@ -147,8 +157,12 @@ def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None,
             resume_dir = config.resume
             config.validate()
             saved = json.loads((Path(resume_dir) / "config.json").read_text())["config"]
-            saved.update(resume=resume_dir, run_dir=resume_dir, stop_after_chunks=config.stop_after_chunks,
-                         progress=config.progress)
+            saved.update(
+                resume=resume_dir,
+                run_dir=resume_dir,
+                stop_after_chunks=config.stop_after_chunks,
+                progress=config.progress,
+            )
             config = config_cls.from_json(saved)
         config.validate()
     except (ConfigError, ValueError) as error:

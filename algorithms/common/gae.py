@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 
 
-def bootstrap_values(values: jax.Array, last_value: jax.Array, final_values: jax.Array,
-                     truncated: jax.Array) -> jax.Array:
+def bootstrap_values(
+    values: jax.Array, last_value: jax.Array, final_values: jax.Array, truncated: jax.Array
+) -> jax.Array:
     """Value of what follows each step: ``V(obs[t+1])``, or ``V(final_obs[t])`` where truncated.
 
     ``values[t] = V(obs[t])``; ``last_value = V(obs[T])`` (after the last step);
@@ -28,8 +29,15 @@ def bootstrap_values(values: jax.Array, last_value: jax.Array, final_values: jax
     return jnp.where(_expand_like(truncated, values), final_values, following)
 
 
-def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminated: jax.Array,
-        truncated: jax.Array, gamma: float, gae_lambda: float) -> tuple[jax.Array, jax.Array]:
+def gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    next_values: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[jax.Array, jax.Array]:
     """Advantages and value targets (``advantages + values``).
 
     ``next_values[t]`` is the value of the state after step ``t`` within the

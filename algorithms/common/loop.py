@@ -27,7 +27,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from algorithms.common import checkpoint, evaluation, metrics as metrics_lib
+from algorithms.common import checkpoint, evaluation
+from algorithms.common import metrics as metrics_lib
 from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config
 from algorithms.common.team import Game, remember_reference
 
@@ -83,15 +84,19 @@ def eval_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
 
 
-def main(config_cls: type[CommonConfig], make_learner: Callable[[Any], Learner], algorithm: str,
-         argv: Sequence[str] | None = None, description: str | None = None) -> Path:
+def main(
+    config_cls: type[CommonConfig],
+    make_learner: Callable[[Any], Learner],
+    algorithm: str,
+    argv: Sequence[str] | None = None,
+    description: str | None = None,
+) -> Path:
     """The CLI of an algorithm: ``python -m algorithms.<algorithm> --flags``."""
     config = parse_config(config_cls, argv, description)
     if config.resume:
         saved = json.loads((Path(config.resume) / CONFIG_FILE).read_text())
         if saved.get("algorithm") != algorithm:
-            exit_with_usage_error(f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, "
-                                  f"not {algorithm!r}")
+            exit_with_usage_error(f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, not {algorithm!r}")
     try:
         learner = make_learner(config)
     except ConfigError as error:
@@ -119,11 +124,22 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         start_chunk = int(host["chunk"])
         _truncate_log(run_dir / LOG_FILE, start_chunk)
     else:
-        (run_dir / CONFIG_FILE).write_text(json.dumps(
-            {"algorithm": algorithm, "learner_kind": config.learner_kind, "config": config.to_json(),
-             "team": list(game.team.kinds), "base_stock": game.reference, "reward_scale": game.reward_scale,
-             "chunks": num_chunks, "updates_per_chunk": updates_per_chunk,
-             "env_steps_per_update": learner.env_steps_per_update}, indent=1))
+        (run_dir / CONFIG_FILE).write_text(
+            json.dumps(
+                {
+                    "algorithm": algorithm,
+                    "learner_kind": config.learner_kind,
+                    "config": config.to_json(),
+                    "team": list(game.team.kinds),
+                    "base_stock": game.reference,
+                    "reward_scale": game.reward_scale,
+                    "chunks": num_chunks,
+                    "updates_per_chunk": updates_per_chunk,
+                    "env_steps_per_update": learner.env_steps_per_update,
+                },
+                indent=1,
+            )
+        )
         (run_dir / LOG_FILE).write_text("")
         state, start_chunk = init(keys), 0
         host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
@@ -136,13 +152,17 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
 
     chunk_eval_key, final_eval_key = eval_keys(config.seed)
     base_stock_team = evaluation.comparison_teams(game.team)["all base_stock"]
-    base_stock_eval = evaluation.evaluate_heuristic(game.env, game.params, base_stock_team, chunk_eval_key,
-                                                    config.eval_episodes)["team_cost_mean"]
+    base_stock_eval = evaluation.evaluate_heuristic(
+        game.env, game.params, base_stock_team, chunk_eval_key, config.eval_episodes
+    )["team_cost_mean"]
 
     bar = _progress(config, num_chunks, start_chunk, algorithm)
-    print(f"[{algorithm}] run dir {run_dir}; {num_chunks} chunks x {updates_per_chunk} updates x "
-          f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s); team {','.join(game.team.kinds)}; "
-          f"compile {compile_seconds:.1f}s", file=sys.stderr)
+    print(
+        f"[{algorithm}] run dir {run_dir}; {num_chunks} chunks x {updates_per_chunk} updates x "
+        f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s); team {','.join(game.team.kinds)}; "
+        f"compile {compile_seconds:.1f}s",
+        file=sys.stderr,
+    )
     chunks_run = 0
     for chunk_index in range(start_chunk, num_chunks):
         start = time.perf_counter()
@@ -155,14 +175,24 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
             _append_log(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
             if bar is not None:
                 bar.close()
-            print(f"error: non-finite {', '.join(bad)} in chunk {chunk_index + 1}; stopped. The last good "
-                  f"checkpoint (after chunk {chunk_index}) is in {run_dir}", file=sys.stderr)
+            print(
+                f"error: non-finite {', '.join(bad)} in chunk {chunk_index + 1}; stopped. The last good "
+                f"checkpoint (after chunk {chunk_index}) is in {run_dir}",
+                file=sys.stderr,
+            )
             raise SystemExit(1)
         state = new_state
         host["train_seconds"] = float(host["train_seconds"]) + seconds
-        evals = evaluation.evaluate_learned(game.env, game.params, game.team, learner.act,
-                                            jax.vmap(learner.policy_params)(state), chunk_eval_key,
-                                            config.eval_episodes, num_seeds=config.num_seeds)
+        evals = evaluation.evaluate_learned(
+            game.env,
+            game.params,
+            game.team,
+            learner.act,
+            jax.vmap(learner.policy_params)(state),
+            chunk_eval_key,
+            config.eval_episodes,
+            num_seeds=config.num_seeds,
+        )
         eval_costs = [e["team_cost_mean"] for e in evals]
         record = {
             "chunk": chunk_index + 1,
@@ -188,14 +218,19 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         checkpoint.save(run_dir, state, host)
         chunks_run += 1
         if bar is not None:
-            bar.set_postfix(train=_fmt(record.get("episode_team_cost")), greedy=_fmt(record["eval_team_cost"]),
-                            base_stock=_fmt(base_stock_eval), sps=f"{record['steps_per_s']:.3g}")
+            bar.set_postfix(
+                train=_fmt(record.get("episode_team_cost")),
+                greedy=_fmt(record["eval_team_cost"]),
+                base_stock=_fmt(base_stock_eval),
+                sps=f"{record['steps_per_s']:.3g}",
+            )
             bar.update(1)
         if config.stop_after_chunks and chunks_run >= config.stop_after_chunks and chunk_index + 1 < num_chunks:
             if bar is not None:
                 bar.close()
-            print(f"[{algorithm}] stopped after {chunks_run} chunk(s); continue with --resume {run_dir}",
-                  file=sys.stderr)
+            print(
+                f"[{algorithm}] stopped after {chunks_run} chunk(s); continue with --resume {run_dir}", file=sys.stderr
+            )
             return run_dir
     if bar is not None:
         bar.close()
@@ -207,9 +242,17 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
     """Cost table on fresh episodes and plots."""
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
-    rows = evaluation.cost_table(game.env, game.params, game.team, learner.act, policy_params, key,
-                                 config.eval_episodes, num_seeds=config.num_seeds)
-    rows[config.num_seeds:config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
+    rows = evaluation.cost_table(
+        game.env,
+        game.params,
+        game.team,
+        learner.act,
+        policy_params,
+        key,
+        config.eval_episodes,
+        num_seeds=config.num_seeds,
+    )
+    rows[config.num_seeds : config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
     (run_dir / RESULTS_FILE).write_text(json.dumps({"eval_episodes": config.eval_episodes, "rows": rows}, indent=1))
     print(evaluation.format_table(rows))
     if config.plots:
@@ -218,24 +261,30 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
         plots.write_all(run_dir, game, learner.act, jax.tree.map(lambda x: x[0], policy_params), key)
 
 
-def best_policy_rows(run_dir: Path, learner: Learner, config: CommonConfig, key: jax.Array,
-                     num_episodes: int) -> list[dict[str, Any]]:
+def best_policy_rows(
+    run_dir: Path, learner: Learner, config: CommonConfig, key: jax.Array, num_episodes: int
+) -> list[dict[str, Any]]:
     """Rows for the policy of the chunk with the lowest chunk-evaluation cost, if it is not the last chunk."""
     path = Path(run_dir) / checkpoint.BEST_POLICY
     saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
     if not path.is_file() or saved.get("chunks") is None:
         return []
-    template = jax.eval_shape(lambda s: jax.vmap(learner.policy_params)(s),
-                              jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds)))
+    template = jax.eval_shape(
+        lambda s: jax.vmap(learner.policy_params)(s),
+        jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds)),
+    )
     policy_params, host = checkpoint.load(run_dir, template, checkpoint.BEST_POLICY)
     if host["best_chunk"] == saved["chunks"]:
         return []
     game = learner.game
     rows = []
-    for seed, summary in enumerate(evaluation.evaluate_learned(game.env, game.params, game.team, learner.act,
-                                                               policy_params, key, num_episodes,
-                                                               num_seeds=config.num_seeds)):
-        label = f"learned (greedy), best chunk {host['best_chunk']}" + (f", seed {seed}" if config.num_seeds > 1 else "")
+    for seed, summary in enumerate(
+        evaluation.evaluate_learned(
+            game.env, game.params, game.team, learner.act, policy_params, key, num_episodes, num_seeds=config.num_seeds
+        )
+    ):
+        label = f"learned (greedy), best chunk {host['best_chunk']}"
+        label += f", seed {seed}" if config.num_seeds > 1 else ""
         rows.append(evaluation.row(label, game.team.kinds, summary))
     return rows
 
@@ -277,7 +326,9 @@ def _truncate_log(path: Path, chunks_done: int) -> None:
     """Drop log lines written after the checkpoint being resumed (a crash between log and save)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("chunk", 0) <= chunks_done and "stopped" not in json.loads(line)]
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line).get("chunk", 0) <= chunks_done and "stopped" not in json.loads(line)
+    ]
     path.write_text("".join(line + "\n" for line in kept))
-

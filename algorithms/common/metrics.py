@@ -38,8 +38,10 @@ def track_episodes(running_cost: jax.Array, cost: jax.Array, done: jax.Array) ->
     """
     total = running_cost + cost
     counted = jnp.logical_and(done, jnp.all(jnp.isfinite(total), axis=-1))  # not a partial first episode
-    stats = {EPISODES: jnp.sum(counted.astype(jnp.int32)),
-             AGENT_COST_SUM: jnp.sum(jnp.where(counted[:, None], total, 0.0), axis=0)}
+    stats = {
+        EPISODES: jnp.sum(counted.astype(jnp.int32)),
+        AGENT_COST_SUM: jnp.sum(jnp.where(counted[:, None], total, 0.0), axis=0),
+    }
     return jnp.where(done[:, None], 0.0, total), stats
 
 
@@ -81,8 +83,11 @@ def reduce_chunk(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def all_finite(metrics: dict[str, Any]) -> bool:
     """False when any loss-like metric of the chunk is NaN or infinite."""
-    return all(bool(np.all(np.isfinite(np.asarray(v)))) for k, v in metrics.items()
-               if k != EPISODES and not k.startswith("episode_"))
+    return all(
+        bool(np.all(np.isfinite(np.asarray(v))))
+        for k, v in metrics.items()
+        if k != EPISODES and not k.startswith("episode_")
+    )
 
 
 def _json(value: Any) -> Any:

@@ -39,8 +39,11 @@ def learning_curve(log_path: Path, out_path: Path, reference_cost: float | None 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.plot(steps, series("episode_team_cost"), marker="o", label="training episodes (sampled actions)")
     ax.plot(steps, series("eval_team_cost"), marker="s", label="greedy policy, evaluation episodes")
-    reference = reference_cost if reference_cost is not None else (
-        records[-1].get("base_stock_eval_team_cost") if records else None)
+    reference = (
+        reference_cost
+        if reference_cost is not None
+        else (records[-1].get("base_stock_eval_team_cost") if records else None)
+    )
     if reference is not None:
         ax.axhline(reference, color="k", linestyle="--", label="optimised base-stock")
     ax.set_xlabel("env steps per seed")
@@ -67,13 +70,23 @@ def trajectory(game: Game, act: Act, policy_params: Any, key: jax.Array, out_pat
     for k in range(num_agents):
         for column, field in enumerate(("net_inventory", "orders")):
             ax = axes[k, column]
-            ax.step(periods, np.asarray(learned[field][0, :, k]), where="post",
-                    label=f"learned ({game.team.kinds[k]})")
-            ax.step(periods, np.asarray(reference[field][0, :, k]), where="post", linestyle="--",
-                    label=f"base-stock (S={game.team.base_stock_levels[k]})")
+            ax.step(periods, np.asarray(learned[field][0, :, k]), where="post", label=f"learned ({game.team.kinds[k]})")
+            ax.step(
+                periods,
+                np.asarray(reference[field][0, :, k]),
+                where="post",
+                linestyle="--",
+                label=f"base-stock (S={game.team.base_stock_levels[k]})",
+            )
             if field == "orders" and k == 0:
-                ax.step(periods, np.asarray(learned["demand"][0]), where="post", color="grey", alpha=0.5,
-                        label="customer demand")
+                ax.step(
+                    periods,
+                    np.asarray(learned["demand"][0]),
+                    where="post",
+                    color="grey",
+                    alpha=0.5,
+                    label="customer demand",
+                )
             ax.set_ylabel(names[k])
             ax.grid(True, alpha=0.3)
             if k == 0:
@@ -89,5 +102,7 @@ def trajectory(game: Game, act: Act, policy_params: Any, key: jax.Array, out_pat
 
 def write_all(run_dir: Path, game: Game, act: Act, policy_params: Any, key: jax.Array) -> list[Path]:
     """Both PNGs into the run directory; ``policy_params`` of one seed."""
-    return [learning_curve(run_dir / "log.jsonl", run_dir / LEARNING_CURVE),
-            trajectory(game, act, policy_params, key, run_dir / TRAJECTORY)]
+    return [
+        learning_curve(run_dir / "log.jsonl", run_dir / LEARNING_CURVE),
+        trajectory(game, act, policy_params, key, run_dir / TRAJECTORY),
+    ]

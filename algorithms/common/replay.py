@@ -56,7 +56,8 @@ def init(example_step: Any, capacity: int) -> ReplayBuffer:
     lanes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
     if len(lanes) != 1 or None in lanes:
         raise ValueError(
-            f"every leaf of example_step needs the same leading num_lanes axis, got leading sizes {sorted(map(str, lanes))}"
+            "every leaf of example_step needs the same leading num_lanes axis, "
+            f"got leading sizes {sorted(map(str, lanes))}"
         )
     data = jax.tree.map(lambda leaf: jnp.zeros((capacity,) + jnp.shape(leaf), jnp.asarray(leaf).dtype), example_step)
     return ReplayBuffer(data=data, position=jnp.int32(0), size=jnp.int32(0))
@@ -64,8 +65,7 @@ def init(example_step: Any, capacity: int) -> ReplayBuffer:
 
 def add(buffer: ReplayBuffer, step: Any) -> ReplayBuffer:
     """Write one step (leaves ``[num_lanes, ...]``) over the oldest slot."""
-    data = jax.tree.map(lambda stored, new: stored.at[buffer.position].set(new.astype(stored.dtype)),
-                        buffer.data, step)
+    data = jax.tree.map(lambda stored, new: stored.at[buffer.position].set(new.astype(stored.dtype)), buffer.data, step)
     capacity = buffer.capacity
     return ReplayBuffer(
         data=data,

@@ -16,8 +16,9 @@ def minibatches_over_games(key: jax.Array, rollout: Any, num_minibatches: int) -
     """
     num_games = jax.tree.leaves(rollout)[0].shape[1]
     if num_minibatches < 1 or num_games % num_minibatches:
-        raise ValueError(f"num_minibatches must be a divisor of the number of games ({num_games}), "
-                         f"got {num_minibatches}")
+        raise ValueError(
+            f"num_minibatches must be a divisor of the number of games ({num_games}), got {num_minibatches}"
+        )
     order = jax.random.permutation(key, num_games)
 
     def split(x):

@@ -26,11 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
+from algorithms.common.config import CommonConfig, ConfigError
 from jaxbeer import policies
 from jaxbeer.env import BeerGame, EnvState
 from jaxbeer.params import EnvParams
-
-from algorithms.common.config import CommonConfig, ConfigError
 
 HEURISTIC_KINDS = ("base_stock", "sterman", "pass_through")
 
@@ -45,8 +44,10 @@ def parse_agents(spec: str, num_agents: int, learner_kind: str) -> tuple[str, ..
     if unknown:
         raise ConfigError(f"--agents: unknown agent kind {unknown[0]!r}; allowed kinds: {list(allowed)}")
     if len(kinds) != num_agents:
-        raise ConfigError(f"--agents must name exactly {num_agents} kinds (one per echelon, retailer first), "
-                          f"got {len(kinds)}: {spec!r}")
+        raise ConfigError(
+            f"--agents must name exactly {num_agents} kinds (one per echelon, retailer first), "
+            f"got {len(kinds)}: {spec!r}"
+        )
     if learner_kind not in kinds:
         raise ConfigError(f"--agents must include at least one {learner_kind!r} echelon, got {spec!r}")
     return kinds
@@ -59,8 +60,12 @@ def make_env(config: CommonConfig, reward_scale: float = 1.0) -> tuple[BeerGame,
     ``env.config.num_actions`` = max_order + 1 targets) and ``Team.orders`` turns targets into orders.
     """
     env_mode = "absolute" if config.action_mode == "order_up_to" else config.action_mode
-    overrides: dict[str, Any] = dict(action_mode=env_mode, obs_history=config.obs_history,
-                                     team_reward=config.team_reward, reward_scale=float(reward_scale))
+    overrides: dict[str, Any] = dict(
+        action_mode=env_mode,
+        obs_history=config.obs_history,
+        team_reward=config.team_reward,
+        reward_scale=float(reward_scale),
+    )
     if config.horizon:
         overrides["horizon"] = config.horizon
     try:
@@ -98,15 +103,19 @@ class Team:
     def heuristic_orders(self, key: jax.Array, state: EnvState, params: EnvParams) -> jax.Array:
         """int32[A]: each heuristic echelon's order (learner echelons get 0)."""
         orders = jnp.zeros((self.num_agents,), jnp.int32)
-        for kind, policy in (("base_stock", policies.base_stock(self.base_stock_levels)),
-                             ("sterman", policies.sterman()), ("pass_through", policies.pass_through())):
+        for kind, policy in (
+            ("base_stock", policies.base_stock(self.base_stock_levels)),
+            ("sterman", policies.sterman()),
+            ("pass_through", policies.pass_through()),
+        ):
             mask = np.array([k == kind for k in self.kinds])
             if mask.any():
                 orders = jnp.where(mask, policy(key, state, params), orders)
         return orders
 
-    def orders(self, env: BeerGame, key: jax.Array, state: EnvState, action_index: jax.Array,
-               params: EnvParams) -> jax.Array:
+    def orders(
+        self, env: BeerGame, key: jax.Array, state: EnvState, action_index: jax.Array, params: EnvParams
+    ) -> jax.Array:
         """Absolute orders int32[A]: learners' action indices mapped through the action space,
         heuristics' own orders elsewhere. ``action_index`` is int32[A] in ``[0, num_actions)``."""
         if self.order_up_to:
@@ -136,23 +145,35 @@ class Step(NamedTuple):
     orders: jax.Array  # int32[A], the orders placed
 
 
-def step(env: BeerGame, team: Team, key: jax.Array, state: EnvState, action_index: jax.Array,
-         params: EnvParams) -> Step:
+def step(
+    env: BeerGame, team: Team, key: jax.Array, state: EnvState, action_index: jax.Array, params: EnvParams
+) -> Step:
     """One period with the team's merged orders; auto-resets at truncation. Unbatched (vmap it)."""
     policy_key, step_key, reset_key = jax.random.split(key, 3)
     orders = team.orders(env, policy_key, state, action_index, params)
     obs, next_state, reward, terminated, truncated, info = env.step_orders(
-        step_key, state, orders, params, auto_reset=False)
+        step_key, state, orders, params, auto_reset=False
+    )
     done = jnp.logical_or(terminated, truncated)
     reset_obs, reset_state = env.reset(reset_key, params)
     new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, next_state)
     new_obs = jnp.where(done, reset_obs, obs)
-    return Step(obs=new_obs, state=new_state, reward=reward, terminated=terminated, truncated=truncated,
-                final_obs=obs, final_state=next_state, cost=info["cost"], orders=info["orders"])
+    return Step(
+        obs=new_obs,
+        state=new_state,
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+        final_obs=obs,
+        final_state=next_state,
+        cost=info["cost"],
+        orders=info["orders"],
+    )
 
 
-def reset(env: BeerGame, key: jax.Array, params: EnvParams, num_envs: int,
-          stagger: bool = False) -> tuple[jax.Array, EnvState]:
+def reset(
+    env: BeerGame, key: jax.Array, params: EnvParams, num_envs: int, stagger: bool = False
+) -> tuple[jax.Array, EnvState]:
     """obs float32[E, A, F] and a batched state for ``num_envs`` games.
 
     Every episode has the same horizon, so games reset together forever after
@@ -171,8 +192,9 @@ def reset(env: BeerGame, key: jax.Array, params: EnvParams, num_envs: int,
     return obs, state
 
 
-def vector_step(env: BeerGame, team: Team, key: jax.Array, state: EnvState, action_index: jax.Array,
-                params: EnvParams) -> Step:
+def vector_step(
+    env: BeerGame, team: Team, key: jax.Array, state: EnvState, action_index: jax.Array, params: EnvParams
+) -> Step:
     """``step`` over a batch of games: ``action_index`` int32[E, A]."""
     keys = jax.random.split(key, action_index.shape[0])
     return jax.vmap(step, in_axes=(None, None, 0, 0, 0, None))(env, team, keys, state, action_index, params)
@@ -188,19 +210,36 @@ def cache_path() -> Path:
 def _reference_key(env: BeerGame, params: EnvParams, scenario: str, num_episodes: int) -> str:
     # Heuristics order absolute quantities, so action mode, history and reward
     # settings do not change the optimum; costs, leads, demand and horizon do.
-    relevant = dataclasses.replace(env.config, action_mode="absolute", obs_history=0, team_reward=False,
-                                   x_low=0, x_high=0)
-    fields = {name: np.asarray(getattr(params, name)).tolist()
-              for name in ("holding_cost", "backlog_cost", "shipment_lead_min", "shipment_lead_max",
-                           "order_lead_min", "order_lead_max", "initial_inventory", "initial_order",
-                           "initial_shipment", "demand_thresholds", "demand_offset", "demand_trace",
-                           "classic_low", "classic_high", "classic_switch")}
+    relevant = dataclasses.replace(
+        env.config, action_mode="absolute", obs_history=0, team_reward=False, x_low=0, x_high=0
+    )
+    fields = {
+        name: np.asarray(getattr(params, name)).tolist()
+        for name in (
+            "holding_cost",
+            "backlog_cost",
+            "shipment_lead_min",
+            "shipment_lead_max",
+            "order_lead_min",
+            "order_lead_max",
+            "initial_inventory",
+            "initial_order",
+            "initial_shipment",
+            "demand_thresholds",
+            "demand_offset",
+            "demand_trace",
+            "classic_low",
+            "classic_high",
+            "classic_switch",
+        )
+    }
     blob = json.dumps([repr(relevant), fields, num_episodes], sort_keys=True)
     return f"{scenario}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def base_stock_reference(env: BeerGame, params: EnvParams, scenario: str, num_episodes: int = 100,
-                         seed: int = 12345) -> dict[str, Any]:
+def base_stock_reference(
+    env: BeerGame, params: EnvParams, scenario: str, num_episodes: int = 100, seed: int = 12345
+) -> dict[str, Any]:
     """Optimised base-stock levels for this game, computed once and cached on disk.
 
     Returns ``{"levels": [...], "team_cost": optimiser's mean cost, "key": cache key}``.
@@ -212,8 +251,12 @@ def base_stock_reference(env: BeerGame, params: EnvParams, scenario: str, num_ep
         return cache[key]
     start = time.perf_counter()
     levels, cost = jaxbeer.optimize_base_stock(env, params, jax.random.PRNGKey(seed), num_episodes=num_episodes)
-    entry = {"levels": [int(v) for v in levels], "team_cost": float(cost), "key": key,
-             "optimiser_seconds": round(time.perf_counter() - start, 2)}
+    entry = {
+        "levels": [int(v) for v in levels],
+        "team_cost": float(cost),
+        "key": key,
+        "optimiser_seconds": round(time.perf_counter() - start, 2),
+    }
     remember_reference(entry)
     return entry
 
@@ -250,8 +293,12 @@ def make_game(config: CommonConfig) -> Game:
     reference = base_stock_reference(env, params, config.scenario, config.base_stock_episodes)
     scale = config.reward_scale or auto_reward_scale(reference["team_cost"], env.config.horizon, config.gamma)
     params = params.replace(reward_scale=jnp.float32(scale))
-    team = Team(kinds=kinds, learner_kind=config.learner_kind, base_stock_levels=tuple(reference["levels"]),
-                order_up_to=config.action_mode == "order_up_to")
+    team = Team(
+        kinds=kinds,
+        learner_kind=config.learner_kind,
+        base_stock_levels=tuple(reference["levels"]),
+        order_up_to=config.action_mode == "order_up_to",
+    )
     return Game(env=env, params=params, team=team, reference=reference, reward_scale=scale)
 
 
