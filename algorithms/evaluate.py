@@ -13,19 +13,20 @@ filled with each heuristic beside the same co-players.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import jax
 
-from algorithms.common.config import ConfigError, check_int, exit_with_usage_error, parse_flags
+from algorithms.common import checkpoint
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from algorithms.common.files import write_json
 
 
 @dataclasses.dataclass
 class Args:
     run: str
-    """Run directory (holds config.json and checkpoint.msgpack)."""
+    """Run directory (holds config.json and its checkpoints)."""
     episodes: int = 1000
     """Fresh evaluation episodes."""
     seed: int = 2024
@@ -34,24 +35,28 @@ class Args:
     """Also write the table as JSON here."""
 
     def validate(self) -> None:
-        check_int("episodes", self.episodes, 1)
-        check_int("seed", self.seed, 0)
+        """Raise ``ConfigError`` naming the flag and what it needs."""
+        check_int_flag("episodes", self.episodes, 1)
+        check_int_flag("seed", self.seed, 0)
         run = Path(self.run)
-        if not (run / "config.json").is_file() or not (run / "checkpoint.msgpack").is_file():
-            raise ConfigError(f"--run: {self.run!r} is not a run directory with config.json and checkpoint.msgpack")
+        if not (run / "config.json").is_file() or not checkpoint.saved_checkpoints(run):
+            raise ConfigError(f"--run: {self.run!r} is not a run directory with config.json and a checkpoint")
 
 
-def main(argv=None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Print (and with ``--json-out`` write) the run's cost table; exit 2 with one line on bad input."""
     args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
     try:
         args.validate()
-    except ConfigError as error:
+        from algorithms.registry import load_run  # imports every learner: after the cheap checks
+
+        saved, config, learner, state = load_run(args.run)
+    except (ConfigError, checkpoint.CheckpointError) as error:
         exit_with_usage_error(str(error))
 
     from algorithms.common import evaluation
-    from algorithms.common.loop import best_policy_rows, load_run
+    from algorithms.common.loop import best_policy_rows
 
-    saved, config, learner, state = load_run(args.run)
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
     key = jax.random.PRNGKey(args.seed)
@@ -65,9 +70,7 @@ def main(argv=None) -> list[dict]:
     )
     print(evaluation.format_table(rows))
     if args.json_out:
-        Path(args.json_out).write_text(
-            json.dumps({"run": args.run, "episodes": args.episodes, "seed": args.seed, "rows": rows}, indent=1)
-        )
+        write_json(args.json_out, {"run": args.run, "episodes": args.episodes, "seed": args.seed, "rows": rows})
     return rows
 
 

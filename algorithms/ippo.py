@@ -47,15 +47,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from algorithms.common import metrics
-from algorithms.common import team as team_lib
-from algorithms.common.config import CommonConfig, ConfigError, check_int
+from algorithms.common import metrics, vector_env
+from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.gae import gae
+from algorithms.common.game import make_game
 from algorithms.common.loop import Learner
 from algorithms.common.loop import main as loop_main
 from algorithms.common.loop import make_train as train_from_learner
+from algorithms.common.minibatches import minibatches_over_games
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, categorical, symlog, with_agent_id
-from algorithms.common.rollout import minibatches_over_games
+
+NAME = "ippo"
 
 
 @dataclasses.dataclass
@@ -94,7 +96,7 @@ class Config(CommonConfig):
     def validate(self) -> None:
         super().validate()
         for name in ("num_steps", "update_epochs", "num_minibatches"):
-            check_int(name, getattr(self, name), 1)
+            check_int_flag(name, getattr(self, name), 1)
         if self.num_envs % self.num_minibatches:
             raise ConfigError(
                 f"--num-envs ({self.num_envs}) must be divisible by --num-minibatches ({self.num_minibatches})"
@@ -105,15 +107,21 @@ class Config(CommonConfig):
                 f"(one update), got {self.total_timesteps}"
             )
         for name in ("lr", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm", "anchor_logit", "ent_coef_end"):
-            value = getattr(self, name)
-            if not (0.0 <= value < float("inf")):
-                raise ConfigError(f"--{name.replace('_', '-')} must be finite and >= 0, got {value}")
-        if not (0.0 <= self.gae_lambda <= 1.0):
-            raise ConfigError(f"--gae-lambda must be in [0, 1], got {self.gae_lambda}")
+            check_range_flag(name, getattr(self, name), 0.0)
+        check_range_flag("gae_lambda", self.gae_lambda, 0.0, 1.0)
+
+
+class ActorCritic(NamedTuple):
+    """The two networks' parameters."""
+
+    actor: Any
+    critic: Any
 
 
 class TrainState(NamedTuple):
-    params: dict  # {"actor": ..., "critic": ...}
+    """Everything one seed's training carries from update to update."""
+
+    params: ActorCritic
     opt_state: Any
     env_state: Any  # batched EnvState [E]
     obs: jax.Array  # float32[E, A, F]
@@ -149,7 +157,7 @@ def local_critic(config: CommonConfig) -> Critic:
 
 
 def make_learner(config: Config, critic: Critic | None = None) -> Learner:
-    game = team_lib.make_game(config)
+    game = make_game(config)
     env, env_params, team = game.env, game.params, game.team
     critic = critic or local_critic(config)
     num_agents, num_actions = env.num_agents, env.config.num_actions
@@ -175,12 +183,11 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
 
     def init(key):
         actor_key, critic_key, reset_key, key = jax.random.split(key, 4)
-        obs, env_state = team_lib.reset(env, reset_key, env_params, num_envs, stagger=True)
+        obs, env_state = vector_env.reset(env, reset_key, env_params, num_envs, stagger=True)
         features = critic.features(env, env_params, obs, env_state)
-        params = {
-            "actor": actor.init(actor_key, actor_input(obs[0])),
-            "critic": value.init(critic_key, critic.inputs(features[0])),
-        }
+        params = ActorCritic(
+            actor=actor.init(actor_key, actor_input(obs[0])), critic=value.init(critic_key, critic.inputs(features[0]))
+        )
         return TrainState(
             params=params,
             opt_state=optimizer.init(params),
@@ -196,9 +203,9 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         def period(carry, key):
             env_state, obs, running_cost = carry
             act_key, step_key = jax.random.split(key)
-            policy = categorical(actor.apply(state.params["actor"], actor_input(obs)))
+            policy = categorical(actor.apply(state.params.actor, actor_input(obs)))
             action, log_prob = policy.sample_and_log_prob(seed=act_key)
-            step = team_lib.vector_step(env, team, step_key, env_state, action, env_params)
+            step = vector_env.vector_step(env, team, step_key, env_state, action, env_params)
             done = jnp.logical_or(step.terminated, step.truncated)
             running_cost, finished = metrics.track_episodes(running_cost, step.cost, done)
             transition = Transition(
@@ -222,9 +229,9 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
 
     # -------------------------------------------------------------- loss
     def loss_fn(params, batch, advantages, targets, ent_coef):
-        policy = categorical(actor.apply(params["actor"], actor_input(batch.obs)))
+        policy = categorical(actor.apply(params.actor, actor_input(batch.obs)))
         log_prob = policy.log_prob(batch.action)
-        values = value.apply(params["critic"], critic.inputs(batch.critic_features))
+        values = value.apply(params.critic, critic.inputs(batch.critic_features))
         weight = jnp.broadcast_to(learner_weight, log_prob.shape)
 
         def mean(x):
@@ -253,7 +260,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
     # ------------------------------------------------------------ update
     def update(state: TrainState):
         state, trajectory, episode_stats = rollout(state)
-        critic_params = state.params["critic"]
+        critic_params = state.params.critic
         values = value.apply(critic_params, critic.inputs(trajectory.critic_features))  # [T, E, A]
         # V(final_obs[t]) is V(obs[t+1]) within an episode and the truncation bootstrap at its end.
         next_values = value.apply(critic_params, critic.inputs(trajectory.final_critic_features))
@@ -297,7 +304,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         init=init,
         update=update,
         act=act,
-        policy_params=lambda state: state.params["actor"],
+        policy_params=lambda state: state.params.actor,
         num_updates=num_updates,
         env_steps_per_update=num_envs * num_steps,
     )
@@ -309,7 +316,7 @@ def make_train(config: Config):
 
 
 def main(argv=None):
-    return loop_main(Config, make_learner, "ippo", argv, description=__doc__.splitlines()[0])
+    return loop_main(Config, make_learner, NAME, argv, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

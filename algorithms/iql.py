@@ -10,25 +10,13 @@ mixer: the value-based core of ``algorithms/value_based.py`` with
 ``mixer = "none"``.
 """
 
-from __future__ import annotations
-
-import dataclasses
-from typing import ClassVar
-
 from algorithms import value_based
 
-
-@dataclasses.dataclass
-class Config(value_based.ValueBasedConfig):
-    """IQL on the beer game: independent double DQN per echelon, shared parameters by default."""
-
-    learner_kind: ClassVar[str] = "iql"
-    mixer: ClassVar[str] = "none"
-
-
-make_learner = value_based.make_learner
-make_train = value_based.make_train
-main = value_based.entry_point(Config, "iql")
+NAME = "iql"
+Config, main = value_based.variant(
+    NAME, mixer="none", doc="IQL on the beer game: independent double DQN per echelon, shared parameters by default."
+)
+make_learner, make_train = value_based.make_learner, value_based.make_train
 
 if __name__ == "__main__":
     main()

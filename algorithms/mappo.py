@@ -18,10 +18,13 @@ import jax
 import jax.numpy as jnp
 
 from algorithms import ippo
+from algorithms.common.game import make_env
 from algorithms.common.loop import Learner
 from algorithms.common.loop import main as loop_main
 from algorithms.common.loop import make_train as train_from_learner
 from algorithms.common.networks import symlog
+
+NAME = "mappo"
 
 
 @dataclasses.dataclass
@@ -51,9 +54,7 @@ def centralised_critic(num_agents: int, use_symlog: bool = True) -> ippo.Critic:
 
 
 def make_learner(config: Config) -> Learner:
-    from algorithms.common.team import make_env  # only for the number of echelons
-
-    env, _ = make_env(config)
+    env, _ = make_env(config)  # only for the number of echelons
     return ippo.make_learner(config, critic=centralised_critic(env.num_agents, config.symlog_obs))
 
 
@@ -63,7 +64,7 @@ def make_train(config: Config):
 
 
 def main(argv=None):
-    return loop_main(Config, make_learner, "mappo", argv, description=__doc__.splitlines()[0])
+    return loop_main(Config, make_learner, NAME, argv, description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -10,25 +10,13 @@ action stays greedy for the team. The value-based core of
 ``algorithms/value_based.py`` with ``mixer = "qmix"``.
 """
 
-from __future__ import annotations
-
-import dataclasses
-from typing import ClassVar
-
 from algorithms import value_based
 
-
-@dataclasses.dataclass
-class Config(value_based.ValueBasedConfig):
-    """QMIX on the beer game: a state-conditioned monotonic mixer of the echelons' Q-values."""
-
-    learner_kind: ClassVar[str] = "qmix"
-    mixer: ClassVar[str] = "qmix"
-
-
-make_learner = value_based.make_learner
-make_train = value_based.make_train
-main = value_based.entry_point(Config, "qmix")
+NAME = "qmix"
+Config, main = value_based.variant(
+    NAME, mixer="qmix", doc="QMIX on the beer game: a state-conditioned monotonic mixer of the echelons' Q-values."
+)
+make_learner, make_train = value_based.make_learner, value_based.make_train
 
 if __name__ == "__main__":
     main()

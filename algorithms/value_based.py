@@ -35,7 +35,8 @@ enter the loss and the mixer, and the team reward covers the whole chain.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, NamedTuple
+from pathlib import Path
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -43,9 +44,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from algorithms.common import metrics, replay
-from algorithms.common import team as team_lib
-from algorithms.common.config import CommonConfig, ConfigError, check_int
+from algorithms.common import metrics, replay, vector_env
+from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
+from algorithms.common.game import make_game
 from algorithms.common.loop import Learner
 from algorithms.common.loop import main as loop_main
 from algorithms.common.loop import make_train as train_from_learner
@@ -112,24 +113,12 @@ class ValueBasedConfig(CommonConfig):
             ("mixer_embed_dim", 1),
             ("hypernet_hidden", 1),
         ):
-            check_int(name, getattr(self, name), low)
-        for name, low, high in (
-            ("lr", 0.0, 1.0),
-            ("epsilon_start", 0.0, 1.0),
-            ("epsilon_end", 0.0, 1.0),
-            ("epsilon_decay_fraction", 0.0, 1.0),
-        ):
-            value = getattr(self, name)
-            if not (low <= value <= high) or (name == "lr" and value == 0.0):
-                bracket = "(" if name == "lr" else "["
-                raise ConfigError(f"--{name.replace('_', '-')} must be in {bracket}{low}, {high}], got {value}")
-        for name in ("max_grad_norm", "huber_delta"):
-            value = getattr(self, name)
-            if not (0.0 <= value < float("inf")) or (name == "max_grad_norm" and value == 0.0):
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be finite and "
-                    f"{'> 0' if name == 'max_grad_norm' else '>= 0'}, got {value}"
-                )
+            check_int_flag(name, getattr(self, name), low)
+        check_range_flag("lr", self.lr, 0.0, 1.0, low_inclusive=False)
+        for name in ("epsilon_start", "epsilon_end", "epsilon_decay_fraction"):
+            check_range_flag(name, getattr(self, name), 0.0, 1.0)
+        check_range_flag("max_grad_norm", self.max_grad_norm, 0.0, low_inclusive=False)
+        check_range_flag("huber_delta", self.huber_delta, 0.0)
         if self.total_timesteps < self.num_envs:
             raise ConfigError(
                 f"--total-timesteps must be >= num_envs = {self.num_envs} (one update), got {self.total_timesteps}"
@@ -225,9 +214,18 @@ def epsilon_greedy(key: jax.Array, q_values: jax.Array, epsilon: jax.Array) -> j
 
 
 # ------------------------------------------------------------ the learner
+class QParams(NamedTuple):
+    """The Q-network's parameters and the mixer's (an empty dict without a QMIX mixer)."""
+
+    agent: Any
+    mixer: Any
+
+
 class TrainState(NamedTuple):
-    online: dict  # {"agent": Q-network params, "mixer": QMIX params or {}}
-    target: dict
+    """Everything one seed's training carries from update to update."""
+
+    online: QParams
+    target: QParams
     opt_state: Any
     buffer: replay.ReplayBuffer
     env_state: Any  # batched EnvState [E]
@@ -239,7 +237,7 @@ class TrainState(NamedTuple):
 
 
 def make_learner(config: ValueBasedConfig) -> Learner:
-    game = team_lib.make_game(config)
+    game = make_game(config)
     env, env_params, team = game.env, game.params, game.team
     mixer = config.mixer
     num_agents, num_actions, num_envs = env.num_agents, env.config.num_actions, config.num_envs
@@ -267,16 +265,20 @@ def make_learner(config: ValueBasedConfig) -> Learner:
 
     def init(key):
         agent_key, mixer_key, reset_key, key = jax.random.split(key, 4)
-        obs, env_state = team_lib.reset(env, reset_key, env_params, num_envs)
-        online = {"agent": q_network.init(agent_key, with_agent_id(obs[0], config.agent_id)), "mixer": {}}
+        obs, env_state = vector_env.reset(env, reset_key, env_params, num_envs)
+        mixer_params = {}
         if mixer_module is not None:
-            online["mixer"] = mixer_module.init(
+            mixer_params = mixer_module.init(
                 mixer_key, jnp.zeros((len(learner_ids),)), jnp.zeros((env.global_state_dim,))
             )
+        online = QParams(agent=q_network.init(agent_key, with_agent_id(obs[0], config.agent_id)), mixer=mixer_params)
         no_action = jnp.zeros((num_envs, num_agents), jnp.int32)
         example = jax.eval_shape(
             lambda: transition_of(
-                obs, env_state, no_action, team_lib.vector_step(env, team, reset_key, env_state, no_action, env_params)
+                obs,
+                env_state,
+                no_action,
+                vector_env.vector_step(env, team, reset_key, env_state, no_action, env_params),
             )
         )
         buffer = replay.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example), config.buffer_steps)
@@ -323,15 +325,15 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         predicted = mix(
             mixer,
             mixer_module,
-            online["mixer"],
-            chosen(agent_q(online["agent"], first["obs"]), first["action"]),
+            online.mixer,
+            chosen(agent_q(online.agent, first["obs"]), first["action"]),
             first.get("state"),
         )
-        next_q = agent_q(target["agent"], batch["next_obs"])  # [B, L, A, N]
-        selector = agent_q(online["agent"], batch["next_obs"]) if config.double_q else next_q
+        next_q = agent_q(target.agent, batch["next_obs"])  # [B, L, A, N]
+        selector = agent_q(online.agent, batch["next_obs"]) if config.double_q else next_q
         next_action = jnp.argmax(selector, axis=-1).astype(jnp.int32)
         next_values = mix(
-            mixer, mixer_module, target["mixer"], chosen(next_q, next_action), batch.get("next_state")
+            mixer, mixer_module, target.mixer, chosen(next_q, next_action), batch.get("next_state")
         )  # [B, L, M]
         rewards = batch["reward"][..., learner_ids] if mixer == "none" else batch["reward"]
         targets = jax.lax.stop_gradient(
@@ -377,8 +379,8 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     def update(state: TrainState):
         key, act_key, step_key, learn_key = jax.random.split(state.key, 4)
         epsilon = epsilon_schedule(state.env_steps)
-        action = epsilon_greedy(act_key, agent_q(state.online["agent"], state.obs), epsilon)
-        step = team_lib.vector_step(env, team, step_key, state.env_state, action, env_params)
+        action = epsilon_greedy(act_key, agent_q(state.online.agent, state.obs), epsilon)
+        step = vector_env.vector_step(env, team, step_key, state.env_state, action, env_params)
         buffer = replay.add(state.buffer, transition_of(state.obs, state.env_state, action, step))
         done = jnp.logical_or(step.terminated, step.truncated)
         running_cost, finished = metrics.track_episodes(state.running_cost, step.cost, done)
@@ -408,7 +410,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         init=init,
         update=update,
         act=act,
-        policy_params=lambda state: state.online["agent"],
+        policy_params=lambda state: state.online.agent,
         num_updates=num_updates,
         env_steps_per_update=num_envs,
     )
@@ -419,10 +421,20 @@ def make_train(config: ValueBasedConfig):
     return train_from_learner(make_learner(config))
 
 
-def entry_point(config_cls: type[ValueBasedConfig], algorithm: str) -> Callable:
-    """``main(argv=None)`` of ``python -m algorithms.<algorithm>``."""
+def variant(name: str, mixer: str, doc: str) -> tuple[type[ValueBasedConfig], Callable]:
+    """``(Config, main)`` of the entry point ``python -m algorithms.<name>``: the core with one mixer.
 
-    def main(argv=None):
-        return loop_main(config_cls, make_learner, algorithm, argv, description=config_cls.__doc__)
+    ``name`` is also the ``--agents`` kind of its learning echelons.
+    """
+    if mixer not in MIXERS:
+        raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+    config_cls = type(
+        "Config",
+        (ValueBasedConfig,),
+        {"learner_kind": name, "mixer": mixer, "__doc__": doc, "__module__": f"algorithms.{name}"},
+    )
 
-    return main
+    def main(argv: Sequence[str] | None = None) -> Path:
+        return loop_main(config_cls, make_learner, name, argv, description=doc)
+
+    return config_cls, main

@@ -36,14 +36,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime
 import gzip
 import json
 import math
-import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,119 +51,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
-from algorithms.common.config import ConfigError, check_int, exit_with_usage_error, parse_flags
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from benchmarks import harness
 from jaxbeer.demand import threefry2x32, threefry_key_words
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_NUM_GAMES = (1, 64, 1024, 4096, 16384)
 POLICIES = ("random", "base-stock")
 HARNESS_RNGS = ("fused", "jax")
 JAXBEER_DIR = Path(jaxbeer.__file__).resolve().parent
 CONTROL_FLOW_OPS = ("while", "conditional", "call")  # their trace spans cover their bodies' ops
-
-
-# ------------------------------------------------------------- machine info
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_revision() -> str | None:
-    """``HEAD`` commit, with ``+dirty`` when the working tree has changes (read-only git calls)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
-def machine_info() -> dict:
-    device = jax.devices()[0]
-    return {
-        "cpu_model": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "python_executable": sys.executable,
-        "jax_version": jax.__version__,
-        "jaxlib_version": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
-        "backend": jax.default_backend(),
-        "device": f"{device.platform}:{getattr(device, 'device_kind', str(device))}",
-        "num_devices": jax.device_count(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "git": git_revision(),
-        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _jaxlib_version() -> str | None:
-    try:
-        import jaxlib
-
-        return jaxlib.__version__
-    except (ImportError, AttributeError):
-        return None
-
-
-def default_output(prefix: str) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return RESULTS_DIR / f"{prefix}-{jax.default_backend()}-{stamp}.json"
-
-
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
-
-
-# ------------------------------------------------------------------ timing
-def time_calls(run: Callable[[], object], repeats: int) -> list[float]:
-    """Seconds per call of ``run`` (blocked on its result); the first, compiling call is not timed."""
-    jax.block_until_ready(run())
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(run())
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def rate_summary(work: float, seconds: Sequence[float]) -> dict:
-    """Median and spread of ``work / seconds`` (e.g. env steps per second)."""
-    rates = np.asarray([work / s for s in seconds])
-    return {
-        "median": float(np.median(rates)),
-        "min": float(rates.min()),
-        "max": float(rates.max()),
-        "spread_pct": float(100.0 * (rates.max() - rates.min()) / np.median(rates)),
-        "seconds": [float(s) for s in seconds],
-    }
 
 
 # ------------------------------------------------------- per-game randomness
@@ -243,7 +135,7 @@ def make_rollout(
     action_rows = math.ceil(cfg.num_agents / 4) if policy == "random" else 0
     step_random = jax.vmap(env.step, in_axes=(1, 0, 0, None))
     step_orders = jax.vmap(env.step_orders, in_axes=(1, 0, 0, None))
-    order_up_to = jaxbeer.policies.base_stock(levels if levels is not None else np.zeros(cfg.num_agents))
+    order_up_to = jaxbeer.policies.base_stock(levels if levels is not None else np.zeros(cfg.num_agents, np.int32))
     base_stock_orders = jax.vmap(order_up_to, in_axes=(None, 0, None))
 
     def period(carry, _):
@@ -370,12 +262,12 @@ def measure(
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
     run = make_rollout(env, params, num_games, steps, policy, levels, harness_rng)
-    seconds = time_calls(lambda: run(run_key, state, obs), repeats)
+    seconds = harness.time_calls(lambda: run(run_key, state, obs), repeats)
     row = {
         "num_games": num_games,
         "policy": policy,
         "steps": steps,
-        "env_steps_per_s": rate_summary(num_games * steps, seconds),
+        "env_steps_per_s": harness.rate_summary(num_games * steps, seconds),
     }
     if profile:
         # Trace the very executable whose HLO names the ops, not a second compile behind run's cache.
@@ -409,9 +301,9 @@ class Args:
         if not self.num_games:
             raise ConfigError("--num-games needs at least one value")
         for value in self.num_games:
-            check_int("num_games", value, 1)
-        check_int("steps", self.steps, 1)
-        check_int("repeats", self.repeats, 1)
+            check_int_flag("num_games", value, 1)
+        check_int_flag("steps", self.steps, 1)
+        check_int_flag("repeats", self.repeats, 1)
         if self.scenario not in jaxbeer.scenario_names():
             raise ConfigError(f"--scenario must be one of {list(jaxbeer.scenario_names())}, got {self.scenario!r}")
         unknown = [p for p in self.policies if p not in POLICIES]
@@ -480,11 +372,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "base_stock_levels": levels.tolist(),
             "env_config": {k: v for k, v in vars(env.config).items()},
         },
-        "machine": machine_info(),
+        "machine": harness.machine_info(),
         "results": rows,
     }
-    out = Path(args.out) if args.out else default_output("env_throughput")
-    write_json(out, payload)
+    out = Path(args.out) if args.out else harness.default_output("env_throughput")
+    harness.write_json(out, payload)
     print_table(rows)
     print(f"wrote {out}")
     return payload

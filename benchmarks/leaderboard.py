@@ -31,7 +31,6 @@ chunk-evaluation cost (``best_chunk_team_cost_mean``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import sys
@@ -41,10 +40,13 @@ from typing import Any
 
 import numpy as np
 
+from algorithms import registry
 from algorithms.common import loop
-from algorithms.common.config import ConfigError, exit_with_usage_error
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error
+from algorithms.common.files import write_json
+from benchmarks import harness
 
-ALGORITHMS = ("ippo", "mappo", "iql", "vdn", "qmix")
+ALGORITHMS = tuple(registry.ALGORITHMS)
 SCENARIOS = ("basic", "classic", "normal-10-2")
 SETTINGS = ("all learning", "learned retailer + sterman")
 
@@ -83,16 +85,14 @@ def validate(args: LeaderboardArgs) -> None:
         if unknown or not given:
             raise ConfigError(f"--{name} must be one or more of {list(allowed)}, got {list(given)}")
     for name, low in (("num_seeds", 1), ("num_envs", 0), ("eval_episodes", 1)):
-        value = getattr(args, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+        check_int_flag(name, getattr(args, name), low)
 
 
 def cell_config(
     args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int, run_dir: Path
 ):
-    module = importlib.import_module(f"algorithms.{algorithm}")
-    kind = module.Config.learner_kind
+    module = registry.get(algorithm)
+    kind = module.config.learner_kind
     agents = "" if setting == "all learning" else f"{kind},sterman,sterman,sterman"
     overrides: dict[str, Any] = dict(
         scenario=scenario,
@@ -109,11 +109,11 @@ def cell_config(
         overrides["num_envs"] = args.num_envs
     if args.quick:
         overrides.update(num_chunks=1, base_stock_episodes=20)
-    config = module.Config(**overrides)
+    config = module.config(**overrides)
     return module, config
 
 
-def one_update_timesteps(module, config) -> int:
+def one_update_timesteps(module: registry.Algorithm, config: Any) -> int:
     """Env steps per seed of one update, read off the learner (configs differ per family)."""
     return module.make_learner(config).env_steps_per_update
 
@@ -188,12 +188,6 @@ def run_cell(
     if seat_label in by_label:
         row["base_stock_in_seat_team_cost"] = by_label[seat_label]["team_cost_mean"]
     return row
-
-
-def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
 
 
 def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, dict], dict[str, float]]:
@@ -318,10 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def save(complete: bool) -> None:
-        write_json_atomically(
+        write_json(
             json_path,
             {
                 "args": saved_args,
+                "machine": harness.machine_info(),
                 "cell_seconds": cell_seconds,
                 "throughput_per_seed": throughput,
                 "complete": complete,

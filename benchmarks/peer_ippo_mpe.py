@@ -25,8 +25,8 @@ import optax
 
 from algorithms import ippo
 from algorithms.common.gae import bootstrap_values, gae
+from algorithms.common.minibatches import minibatches_over_games
 from algorithms.common.networks import PolicyHead, ValueHead, categorical
-from algorithms.common.rollout import minibatches_over_games
 
 ENV_NAME = "MPE_simple_spread_v3"
 

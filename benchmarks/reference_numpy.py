@@ -68,12 +68,12 @@ class ReferenceSettings:
     seasonal_period: float = 1.0
     demand_trace: list[int] = dataclasses.field(default_factory=list)
     # Ring buffer sizes: slot i of a pipeline arrives i periods from now.
-    ship_buffer: int = 0
+    shipment_buffer: int = 0
     order_buffer: int = 0
 
     def __post_init__(self):
-        if not self.ship_buffer:
-            self.ship_buffer = max(self.shipment_lead_max) + 1
+        if not self.shipment_buffer:
+            self.shipment_buffer = max(self.shipment_lead_max) + 1
         if not self.order_buffer:
             self.order_buffer = max(self.order_lead_max, default=0) + 1
 
@@ -122,7 +122,7 @@ class ReferenceSettings:
             seasonal_amplitude=float(params.seasonal_amplitude),
             seasonal_period=float(params.seasonal_period),
             demand_trace=ints(params.demand_trace),
-            ship_buffer=cfg.ship_buffer,
+            shipment_buffer=cfg.shipment_buffer,
             order_buffer=cfg.order_buffer,
         )
 
@@ -176,8 +176,8 @@ class ReferenceBeerGame:
         self.net_inventory = list(s.initial_inventory)
         self.last_order = list(s.initial_order)
         # Shipments in transit to echelon k: initial_shipment in the first lead_min slots.
-        self.ship_pipe = [
-            [s.initial_shipment[k] if i < s.shipment_lead_min[k] else 0 for i in range(s.ship_buffer)]
+        self.shipment_pipe = [
+            [s.initial_shipment[k] if i < s.shipment_lead_min[k] else 0 for i in range(s.shipment_buffer)]
             for k in range(num_agents)
         ]
         # Orders in transit to echelon k; the retailer's slot 0 is this period's customer demand.
@@ -189,7 +189,7 @@ class ReferenceBeerGame:
                     self.order_pipe[k][i] = s.initial_order[k - 1]
         # On order: incoming shipments plus own orders still travelling upstream.
         self.on_order = [
-            sum(self.ship_pipe[k]) + (sum(self.order_pipe[k + 1]) if k + 1 < num_agents else 0)
+            sum(self.shipment_pipe[k]) + (sum(self.order_pipe[k + 1]) if k + 1 < num_agents else 0)
             for k in range(num_agents)
         ]
         self.history = []  # newest first: per period, per echelon (arriving order, arriving shipment, order)
@@ -211,7 +211,7 @@ class ReferenceBeerGame:
         else:
             order = self._draw_leads(s.order_lead_min, s.order_lead_max)
         # Clipped into what the pipelines hold, as jaxbeer does inside jit.
-        ship = [min(max(v, 1), s.ship_buffer - 1) for v in ship]
+        ship = [min(max(v, 1), s.shipment_buffer - 1) for v in ship]
         order = [min(max(v, 0), s.order_buffer - 1) for v in order]
         return ship, order
 
@@ -226,7 +226,7 @@ class ReferenceBeerGame:
 
     def step(self, action: Sequence[int]):
         s, num_agents = self.s, self.num_agents
-        ship_lead, order_lead = self._leads()
+        shipment_lead, order_lead = self._leads()
         demand = self.order_pipe[0][0]
 
         # 2. Every echelon orders at once; an order travels upstream (lead 0: it arrives now).
@@ -234,7 +234,7 @@ class ReferenceBeerGame:
         for k in range(1, num_agents):
             self.order_pipe[k][order_lead[k - 1]] += orders[k - 1]
         arriving_order = [self.order_pipe[k][0] for k in range(num_agents)]
-        arriving_shipment = [self.ship_pipe[k][0] for k in range(num_agents)]
+        arriving_shipment = [self.shipment_pipe[k][0] for k in range(num_agents)]
 
         # 3. Receive, ship downstream, update inventory.
         shipped, filled = [], []
@@ -248,7 +248,7 @@ class ReferenceBeerGame:
         for k in range(num_agents):
             # Echelon k receives what k+1 shipped; the manufacturer receives its own production.
             inflow = shipped[k + 1] if k + 1 < num_agents else orders[k]
-            self.ship_pipe[k][ship_lead[k]] += inflow
+            self.shipment_pipe[k][shipment_lead[k]] += inflow
 
         # 4. Cost, in float32 as jaxbeer computes it.
         net = np.array(self.net_inventory)
@@ -261,7 +261,7 @@ class ReferenceBeerGame:
         # 5. Advance the pipelines and the clock; next period's demand enters.
         self.period += 1
         for k in range(num_agents):
-            self.ship_pipe[k] = self.ship_pipe[k][1:] + [0]
+            self.shipment_pipe[k] = self.shipment_pipe[k][1:] + [0]
             self.order_pipe[k] = self.order_pipe[k][1:] + [0]
         self.order_pipe[0][0] = self._demand(self.period)
         self.last_order = orders
@@ -292,7 +292,7 @@ class ReferenceBeerGame:
         counts = [
             [max(net, 0), max(-net, 0), on_order, ship[0], order[0], last]
             for net, on_order, ship, order, last in zip(
-                self.net_inventory, self.on_order, self.ship_pipe, self.order_pipe, self.last_order
+                self.net_inventory, self.on_order, self.shipment_pipe, self.order_pipe, self.last_order
             )
         ]
         parts = [
@@ -314,7 +314,7 @@ class ReferenceBeerGame:
         return {
             "net_inventory": np.array(self.net_inventory, np.int32),
             "on_order": np.array(self.on_order, np.int32),
-            "ship_pipe": np.array(self.ship_pipe, np.int32),
+            "shipment_pipe": np.array(self.shipment_pipe, np.int32),
             "order_pipe": np.array(self.order_pipe, np.int32),
             "last_order": np.array(self.last_order, np.int32),
             "period": np.int32(self.period),

@@ -35,7 +35,6 @@ in one run are the headline, not the absolute numbers.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.metadata
 import math
 import sys
@@ -48,18 +47,19 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
-from algorithms.common.config import ConfigError, check_int, exit_with_usage_error, parse_flags
-from benchmarks import env_throughput as harness
+from algorithms import registry
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from benchmarks import env_throughput, harness
 from benchmarks.reference_numpy import ReferenceBeerGame, ReferenceSettings
 
-LEARNERS = ("ippo", "mappo", "iql", "vdn", "qmix")
+LEARNERS = tuple(registry.ALGORITHMS)
 PEERS = ("gymnax-cartpole", "jaxmarl-mpe-simple-spread")
 PEER_IPPO = "jaxmarl-mpe-ippo"  # IPPO on MPE simple-spread, the peer of our IPPO training figure
 
 
 @dataclasses.dataclass
 class Args:
-    num_games: tuple[int, ...] = harness.DEFAULT_NUM_GAMES
+    num_games: tuple[int, ...] = env_throughput.DEFAULT_NUM_GAMES
     """Game counts for the env figures (jaxbeer and peers)."""
     scenario: str = "seed-default"
     """jaxbeer scenario of the env figures (seed-default: Poisson(8) demand)."""
@@ -89,10 +89,10 @@ class Args:
         if not self.num_games:
             raise ConfigError("--num-games needs at least one value")
         for value in self.num_games:
-            check_int("num_games", value, 1)
+            check_int_flag("num_games", value, 1)
         for name in ("steps", "repeats", "reference_steps", "train_envs", "train_updates", "train_repeats"):
-            check_int(name, getattr(self, name), 1)
-        check_int("train_base_stock_episodes", self.train_base_stock_episodes, 0)
+            check_int_flag(name, getattr(self, name), 1)
+        check_int_flag("train_base_stock_episodes", self.train_base_stock_episodes, 0)
         for name in ("scenario", "train_scenario"):
             if getattr(self, name) not in jaxbeer.scenario_names():
                 raise ConfigError(
@@ -118,7 +118,7 @@ def measure_vectorised(
     """Steps/s of ``step`` vmapped over ``num_games`` games in a ``lax.scan``, random discrete actions.
 
     ``reset(key) -> (obs, state)``; ``step(key, state, action int32[num_agents]) -> (obs, state, reward)``
-    with auto-reset. Keys and action words come from ``harness.step_words``, drawn one period
+    with auto-reset. Keys and action words come from ``env_throughput.step_words``, drawn one period
     ahead and carried, exactly as for jaxbeer; obs and reward are carried so they are computed.
     """
     action_rows = math.ceil(num_agents / 4)
@@ -126,16 +126,16 @@ def measure_vectorised(
 
     def period(carry, _):
         root_key, counter, game_keys, words, state, _, _ = carry
-        actions = harness.actions_from_words(words.T, num_agents, num_actions, 0)
+        actions = env_throughput.actions_from_words(words.T, num_agents, num_actions, 0)
         obs, state, reward = vstep(game_keys, state, actions)
         counter = counter + 1
-        game_keys, words = harness.step_words(root_key, counter, num_games, action_rows)
+        game_keys, words = env_throughput.step_words(root_key, counter, num_games, action_rows)
         return (root_key, counter, game_keys, words, state, obs, reward), None
 
     @jax.jit
     def run(key, state, obs, reward):
         counter = jnp.uint32(0)
-        carry = (key, counter, *harness.step_words(key, counter, num_games, action_rows), state, obs, reward)
+        carry = (key, counter, *env_throughput.step_words(key, counter, num_games, action_rows), state, obs, reward)
         (*_, state, obs, reward), _ = jax.lax.scan(period, carry, None, length=steps)
         return state, obs, reward
 
@@ -155,7 +155,7 @@ def measure_jaxbeer(args: Args, key: jax.Array) -> list[dict]:
     rows = []
     for num_games in args.num_games:
         key, sub = jax.random.split(key)
-        row = harness.measure(env, params, num_games, args.steps, args.repeats, "random", sub)
+        row = env_throughput.measure(env, params, num_games, args.steps, args.repeats, "random", sub)
         rows.append({"num_games": num_games, "env_steps_per_s": row["env_steps_per_s"]})
         _progress(f"jaxbeer {num_games} games: {row['env_steps_per_s']['median']:,.0f} steps/s")
     return rows
@@ -182,7 +182,7 @@ def measure_paired_ratio(args: Args, key: jax.Array) -> dict:
     env, params = jaxbeer.make(args.scenario)
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
-    run = harness.make_rollout(env, params, num_games, args.steps, "random")
+    run = env_throughput.make_rollout(env, params, num_games, args.steps, "random")
     jax.block_until_ready(run(run_key, state, obs))
     game = ReferenceBeerGame(ReferenceSettings.from_jaxbeer(env, params))
     reference_steps = max(1000, args.reference_steps // 4)
@@ -205,18 +205,15 @@ def measure_paired_ratio(args: Args, key: jax.Array) -> dict:
 
 # --------------------------------------------------------------- learners
 def measure_learner(name: str, args: Args, key: jax.Array) -> dict:
-    """Training env steps/s of ``algorithms.<name>`` at its defaults with ``--train-envs`` games."""
-    try:
-        module = importlib.import_module(f"algorithms.{name}")
-    except ImportError as error:
-        return {"status": "skipped", "reason": f"algorithms.{name} is not importable: {error}"}
+    """Training env steps/s of the registered learner ``name`` at its defaults with ``--train-envs`` games."""
+    algorithm = registry.get(name)
     try:
         overrides = {"base_stock_episodes": args.train_base_stock_episodes} if args.train_base_stock_episodes else {}
-        config = module.Config(
+        config = algorithm.config(
             scenario=args.train_scenario, num_envs=args.train_envs, plots=False, progress=False, **overrides
         )
         config.validate()
-        learner = module.make_learner(config)
+        learner = algorithm.make_learner(config)
     except (ConfigError, ValueError, TypeError, AttributeError) as error:
         return {"status": "skipped", "reason": f"{type(error).__name__}: {error}"}
 

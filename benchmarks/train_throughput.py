@@ -19,23 +19,18 @@ what else the machine is doing.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
-import os
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from algorithms import ippo, mappo
-from algorithms.common import team as team_lib
-from algorithms.common.config import ConfigError, check_int, exit_with_usage_error, parse_flags
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from algorithms import registry
+from algorithms.common import vector_env
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from benchmarks import harness
 
 
 @dataclasses.dataclass
@@ -63,23 +58,14 @@ class Args:
         if self.algorithm not in ("ippo", "mappo"):
             raise ConfigError(f"--algorithm must be one of ['ippo', 'mappo'], got {self.algorithm!r}")
         for name in ("num_envs", "updates", "repeats"):
-            check_int(name, getattr(self, name), 1)
+            check_int_flag(name, getattr(self, name), 1)
         for name in ("num_steps", "update_epochs", "num_minibatches"):
-            check_int(name, getattr(self, name), 0)
+            check_int_flag(name, getattr(self, name), 0)
 
 
-def _median_seconds(compiled, argument, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(argument))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def main(argv=None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
+    """Time one configuration and write its JSON; exit 2 with one line on a bad flag."""
     args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
-    module = ippo if args.algorithm == "ippo" else mappo
     overrides = {"scenario": args.scenario, "num_envs": args.num_envs}
     for name in ("num_steps", "update_epochs", "num_minibatches"):
         if getattr(args, name):
@@ -88,7 +74,8 @@ def main(argv=None) -> dict:
         overrides["hidden_sizes"] = tuple(args.hidden_sizes)
     try:
         args.validate()
-        config = module.Config(**overrides)
+        module = registry.get(args.algorithm)
+        config = module.config(**overrides)
         config.total_timesteps = config.num_envs * config.num_steps * args.updates
         config.validate()
     except ConfigError as error:
@@ -113,7 +100,7 @@ def main(argv=None) -> dict:
             env_state, key = carry
             key, action_key, step_key = jax.random.split(key, 3)
             action = jax.random.randint(action_key, (config.num_envs, game.env.num_agents), 0, num_actions)
-            step = team_lib.vector_step(game.env, game.team, step_key, env_state, action, game.params)
+            step = vector_env.vector_step(game.env, game.team, step_key, env_state, action, game.params)
             return (step.state, key), jnp.sum(step.cost)
 
         carry, costs = jax.lax.scan(period, carry, None, length=args.updates * config.num_steps)
@@ -122,8 +109,8 @@ def main(argv=None) -> dict:
     env_carry = (state.env_state, key)
     env_compiled = jax.jit(env_only).lower(env_carry).compile()
 
-    train_seconds = _median_seconds(train, state, args.repeats)
-    env_seconds = _median_seconds(env_compiled, env_carry, args.repeats)
+    train_seconds = float(np.median(harness.time_calls(lambda: train(state), args.repeats)))
+    env_seconds = float(np.median(harness.time_calls(lambda: env_compiled(env_carry), args.repeats)))
     env_steps = args.updates * learner.env_steps_per_update
     result = {
         "benchmark": "train_throughput",
@@ -144,31 +131,16 @@ def main(argv=None) -> dict:
         "env_only_steps_per_s": env_steps / env_seconds,
         "share_env_step": env_seconds / train_seconds,
         "share_learner": 1.0 - env_seconds / train_seconds,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "load_average_1m": os.getloadavg()[0],
-            "jax": jax.__version__,
-            "backend": jax.default_backend(),
-            "devices": [str(d) for d in jax.devices()],
-        },
-        "when": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": harness.machine_info(),
     }
-    out = (
-        Path(args.out)
-        if args.out
-        else RESULTS
-        / (f"train_throughput-{args.algorithm}-{args.scenario}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out = Path(args.out) if args.out else harness.default_output(f"train_throughput-{args.algorithm}-{args.scenario}")
+    harness.write_json(out, result)
     print(
         f"{args.algorithm} {args.scenario} envs={config.num_envs} steps={config.num_steps} "
         f"hidden={list(config.hidden_sizes)} epochs={config.update_epochs} mb={config.num_minibatches}: "
         f"{result['env_steps_per_s']:,.0f} env steps/s (compile {compile_seconds:.1f}s excluded); "
         f"env step {100 * result['share_env_step']:.1f}% / learner {100 * result['share_learner']:.1f}% "
-        f"(load avg {result['machine']['load_average_1m']:.1f} on {os.cpu_count()} CPUs) -> {out}"
+        f"(load avg {result['machine']['load_average'][0]:.1f} on {result['machine']['cpu_cores']} CPUs) -> {out}"
     )
     return result
 

@@ -4,26 +4,33 @@
     obs, state = env.reset(key, params)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
 
-See ``jaxbeer.env`` for the period order and ``README.md`` for a tour.
+See ``jaxbeer.BeerGame`` for the spec sheet, ``jaxbeer.env`` for the period
+order and ``README.md`` for a tour.
 """
 
 from jaxbeer import policies
-from jaxbeer.env import BeerGame, EnvState
-from jaxbeer.evaluate import evaluate, optimize_base_stock, rollout
+from jaxbeer.env import FINAL_OBS, FINAL_STATE, BeerGame, EnvState
 from jaxbeer.params import EnvConfig, EnvParams
+from jaxbeer.policies import Policy
+from jaxbeer.rollouts import evaluate, evaluate_batch, optimize_base_stock, rollout, team_costs
 from jaxbeer.scenarios import SCENARIOS, literature_levels, make, scenario_names
 
 __all__ = [
+    "FINAL_OBS",
+    "FINAL_STATE",
+    "SCENARIOS",
     "BeerGame",
     "EnvConfig",
     "EnvParams",
     "EnvState",
-    "SCENARIOS",
+    "Policy",
     "evaluate",
+    "evaluate_batch",
     "literature_levels",
     "make",
     "optimize_base_stock",
     "policies",
     "rollout",
     "scenario_names",
+    "team_costs",
 ]

@@ -23,13 +23,8 @@ One period ``t``:
 
 Inside ``jit`` nothing can raise, so out-of-range inputs are clipped: actions
 into the action space, orders into ``[0, max_order]``, lead times into what the
-ring buffers hold (``[1, ship_buffer-1]`` and ``[0, order_buffer-1]``).
-
-Observation, per agent, all counts multiplied by ``params.obs_scale`` (the
-scenarios set it to ``1 / (4 * mean demand)`` so values are O(1)):
-``[on_hand, backlog, on_order, arriving_shipment, arriving_order, last_order,
-period / horizon]`` followed, when ``obs_history = H > 0``, by the last ``H``
-periods' ``(arriving_order, arriving_shipment, order)`` triples, newest first.
+ring buffers hold (``[1, shipment_buffer-1]`` and ``[0, order_buffer-1]``).
+Shapes and dtypes are static, so a wrong action shape or dtype raises at trace time.
 """
 
 from __future__ import annotations
@@ -44,27 +39,78 @@ from jaxbeer.spaces import Box, Discrete
 
 NUM_BASE_FEATURES = 7
 HISTORY_FEATURES = 3
+FINAL_OBS = "final_obs"
+"""``info`` key: the observation after this period, before any auto-reset (the truncation bootstrap)."""
+FINAL_STATE = "final_state"
+"""``info`` key: the state after this period, before any auto-reset (for centralised critics and mixers)."""
 
 
 @struct.dataclass
 class EnvState:
+    """Everything that changes during a game; counts are int32."""
+
     net_inventory: jax.Array  # int32[A], on hand minus backlog (IL)
     on_order: jax.Array  # int32[A], ordered and not yet received (OO)
-    ship_pipe: jax.Array  # int32[A, ship_buffer]; [k, i] reaches echelon k in i periods
+    shipment_pipe: jax.Array  # int32[A, shipment_buffer]; [k, i] reaches echelon k in i periods
     order_pipe: jax.Array  # int32[A, order_buffer]; [k, i] reaches echelon k in i periods
     last_order: jax.Array  # int32[A]
     period: jax.Array  # int32[]
     history: jax.Array  # int32[A, obs_history, 3]
 
 
-class BeerGame:
-    """Holds only static settings; everything that varies is an argument.
+def inventory_position(state: EnvState) -> jax.Array:
+    """``IL + OO - AO`` at decision time, int32[A]: what is left after this period's arriving order."""
+    return state.net_inventory + state.on_order - state.order_pipe[:, 0]
 
-    ``step`` auto-resets at the end of an episode: the returned obs and state
-    then belong to the new episode and ``info["final_obs"]`` holds the last
-    observation of the old one. ``step_env`` is the same period without reset.
-    ``step_orders`` takes absolute order quantities (what heuristic policies
-    return) instead of actions.
+
+class BeerGame:
+    """The beer game's static settings (``config``); everything that varies is an argument.
+
+    **Observation** ``float32[A, obs_dim]``, one row per echelon, every count
+    times ``params.obs_scale`` (the scenarios set ``1 / (4 * mean demand)``):
+    ``[on_hand, backlog, on_order, arriving_shipment, arriving_order,
+    last_order, period / horizon]``, then with ``obs_history = H`` the last
+    ``H`` periods' ``(arriving_order, arriving_shipment, order)``, newest first.
+    ``global_state(state, params)`` is ``float32[global_state_dim]``: every
+    row of the observation, in echelon order, plus both pipelines.
+
+    **Action** ``int32[A]``, one per echelon, clipped into the action space;
+    ``config.action_mode`` says what it means:
+
+    * ``absolute``: the order itself, ``0..max_order``;
+    * ``relative``: the deep-Q study's "d+x" rule, ``q = max(0, AO + x)`` with
+      ``x`` in ``x_low..x_high``;
+    * ``order_up_to``: a target inventory position ``S`` in ``0..max_order``,
+      ``q = max(0, S - (IL + OO - AO))``.
+
+    ``step_orders`` takes order quantities instead (what ``jaxbeer.policies`` return).
+
+    **Reward** ``float32[A]``: ``-cost * params.reward_scale``, each echelon's
+    own cost, or the team's summed cost for every echelon with ``team_reward``.
+
+    **Termination** never; ``truncated`` is True after ``horizon`` periods.
+
+    **Auto-reset**: ``step`` and ``step_orders`` (the only auto-reset in the
+    project) return, at truncation, the observation and state of a new episode;
+    ``info[FINAL_OBS]`` and ``info[FINAL_STATE]`` hold the last observation and
+    state of the finished one (every period, so their shapes never change).
+    ``step_env`` is the same period without the reset.
+
+    **info**, per echelon unless noted, unscaled: ``cost``, ``holding``,
+    ``backlog`` (float32[A]); ``orders``, ``shipped``, ``filled`` (arriving
+    order units shipped the period they arrived), ``arriving_order``,
+    ``net_inventory`` (int32[A]); ``demand`` (int32[], the customer demand of
+    the period); ``FINAL_OBS``, ``FINAL_STATE``.
+
+    **State**: ``EnvState``, int32 counts and ring buffers of size ``lead_max + 1``.
+
+    >>> import jax, jax.numpy as jnp, jaxbeer
+    >>> env, params = jaxbeer.make("classic", action_mode="order_up_to")
+    >>> obs, state = env.reset(jax.random.key(0), params)
+    >>> obs, state, reward, terminated, truncated, info = env.step(
+    ...     jax.random.key(1), state, jnp.full((4,), 32, jnp.int32), params)
+    >>> info["orders"].tolist()
+    [8, 8, 8, 12]
     """
 
     def __init__(self, config: EnvConfig):
@@ -81,17 +127,21 @@ class BeerGame:
 
     @property
     def num_agents(self) -> int:
+        """``A``, the number of echelons."""
         return self.config.num_agents
 
     @property
     def obs_dim(self) -> int:
+        """Features per echelon in an observation."""
         return NUM_BASE_FEATURES + HISTORY_FEATURES * self.config.obs_history
 
     # ----------------------------------------------------------------- reset
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """``(obs, state)`` of a new episode; ``key`` draws its first demand."""
         return self.reset_env(key, params)
 
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        """The same as ``reset`` (gymnax's name for the env-specific part)."""
         first_demand = demand_at(self.config, params, jnp.int32(0), jax.random.bits(key, (), jnp.uint32))
         state = self.initial_state(params, first_demand)
         return self.get_obs(state, params), state
@@ -101,9 +151,9 @@ class BeerGame:
         slots, ``initial_order`` in the first ``order_lead_min`` slots."""
         cfg = self.config
         num_agents = cfg.num_agents
-        ship_slots = jnp.arange(cfg.ship_buffer, dtype=jnp.int32)
-        ship_pipe = jnp.where(
-            ship_slots[None, :] < params.shipment_lead_min[:, None], params.initial_shipment[:, None], 0
+        shipment_slots = jnp.arange(cfg.shipment_buffer, dtype=jnp.int32)
+        shipment_pipe = jnp.where(
+            shipment_slots[None, :] < params.shipment_lead_min[:, None], params.initial_shipment[:, None], 0
         ).astype(jnp.int32)
         order_slots = jnp.arange(cfg.order_buffer, dtype=jnp.int32)
         orders_upstream = jnp.where(
@@ -114,8 +164,8 @@ class BeerGame:
         outgoing_in_transit = jnp.concatenate([orders_upstream.sum(axis=1), jnp.zeros((1,), jnp.int32)])
         return EnvState(
             net_inventory=params.initial_inventory.astype(jnp.int32),
-            on_order=ship_pipe.sum(axis=1) + outgoing_in_transit,
-            ship_pipe=ship_pipe,
+            on_order=shipment_pipe.sum(axis=1) + outgoing_in_transit,
+            shipment_pipe=shipment_pipe,
             order_pipe=order_pipe,
             last_order=params.initial_order.astype(jnp.int32),
             period=jnp.int32(0),
@@ -124,23 +174,42 @@ class BeerGame:
 
     # ------------------------------------------------------------------ step
     def action_to_orders(self, state: EnvState, action: jax.Array, params: EnvParams) -> jax.Array:
-        """Order quantities ``q`` from actions; actions are clipped into the action space."""
+        """Order quantities ``int32[A]`` from actions ``int32[A]``, which are clipped into the action space."""
         cfg = self.config
-        action = jnp.asarray(action, jnp.int32)
+        action = jnp.clip(self._checked_action(action), cfg.action_low, cfg.action_high)
         if cfg.action_mode == "absolute":
             orders = action
-        else:  # the "d+x" rule: order what arrived plus x
-            orders = state.order_pipe[:, 0] + jnp.clip(action, cfg.x_low, cfg.x_high)
+        elif cfg.action_mode == "relative":  # the "d+x" rule: order what arrived plus x
+            orders = state.order_pipe[:, 0] + action
+        else:  # order_up_to: top the inventory position up to the target
+            orders = action - inventory_position(state)
         return jnp.clip(orders, 0, cfg.max_order)
 
-    def step(self, key, state, action, params):
+    def _checked_action(self, action: jax.Array) -> jax.Array:
+        """``action`` as int32 after trace-time checks of its shape and dtype."""
+        expected = (self.config.num_agents,)
+        if jnp.shape(action) != expected:
+            raise ValueError(f"action must have shape {expected} (int32, one per echelon), got {jnp.shape(action)}")
+        if not jnp.issubdtype(jnp.result_type(action), jnp.integer):
+            raise TypeError(f"action must be an integer array int32{list(expected)}, got {jnp.result_type(action)}")
+        return jnp.asarray(action, jnp.int32)
+
+    def step(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
+        """One period from actions, with the auto-reset: ``(obs, state, reward, terminated, truncated, info)``."""
         return self._step(key, state, self.action_to_orders(state, action, params), params, True)
 
-    def step_env(self, key, state, action, params):
+    def step_env(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
+        """``step`` without the auto-reset: past the horizon the episode simply goes on."""
         return self._step(key, state, self.action_to_orders(state, action, params), params, False)
 
-    def step_orders(self, key, state, orders, params, auto_reset: bool = True):
-        orders = jnp.clip(jnp.asarray(orders, jnp.int32), 0, self.config.max_order)
+    def step_orders(
+        self, key: jax.Array, state: EnvState, orders: jax.Array, params: EnvParams, auto_reset: bool = True
+    ):
+        """One period from order quantities ``int32[A]`` (clipped into ``[0, max_order]``).
+
+        ``auto_reset=False`` is for scans that play exactly one episode; they never cross the horizon.
+        """
+        orders = jnp.clip(self._checked_action(orders), 0, self.config.max_order)
         return self._step(key, state, orders, params, auto_reset)
 
     def _step(self, key, state: EnvState, orders: jax.Array, params: EnvParams, auto_reset: bool):
@@ -152,7 +221,7 @@ class BeerGame:
         words = random_words(key, num_words)  # == jax.random.bits(key, (num_words,), uint32)
         if cfg.random_leads:
             words = _computed_once(words)
-        ship_lead, order_lead = self._lead_times(words[1:], params)
+        shipment_lead, order_lead = self._lead_times(words[1:], params)
         # Values read by several parts of the step are stored once (see _computed_once).
         orders = _computed_once(orders)
 
@@ -161,7 +230,7 @@ class BeerGame:
         order_lead_rows = jnp.concatenate([jnp.zeros((1,), jnp.int32), order_lead])
         order_pipe = state.order_pipe + _one_hot_slots(order_lead_rows, cfg.order_buffer) * order_inflow[:, None]
         arriving_order = order_pipe[:, 0]
-        arriving_shipment = state.ship_pipe[:, 0]
+        arriving_shipment = state.shipment_pipe[:, 0]
 
         # 3. receive, ship, update inventory.
         net = state.net_inventory
@@ -170,8 +239,10 @@ class BeerGame:
         filled_on_time = jnp.clip(on_hand + arriving_shipment - backlog, 0, arriving_order)
         net = net + arriving_shipment - arriving_order
         on_order = state.on_order + orders - arriving_shipment
-        ship_inflow = jnp.concatenate([shipped[1:], orders[-1:]])
-        ship_pipe = state.ship_pipe + _one_hot_slots(ship_lead, cfg.ship_buffer) * ship_inflow[:, None]
+        shipment_inflow = jnp.concatenate([shipped[1:], orders[-1:]])
+        shipment_pipe = (
+            state.shipment_pipe + _one_hot_slots(shipment_lead, cfg.shipment_buffer) * shipment_inflow[:, None]
+        )
 
         # 4. cost.
         holding = params.holding_cost * jnp.maximum(net, 0).astype(jnp.float32)
@@ -194,7 +265,7 @@ class BeerGame:
             EnvState(
                 net_inventory=net,
                 on_order=on_order,
-                ship_pipe=_advance(ship_pipe),
+                shipment_pipe=_advance(shipment_pipe),
                 order_pipe=order_pipe,
                 last_order=orders,
                 period=period,
@@ -214,7 +285,8 @@ class BeerGame:
             "arriving_order": arriving_order,
             "net_inventory": next_state.net_inventory,
             "demand": state.order_pipe[0, 0],
-            "final_obs": final_obs,
+            FINAL_OBS: final_obs,
+            FINAL_STATE: next_state,
         }
         if auto_reset:
             # Both branches run under vmap; a reset only rebuilds constants and
@@ -228,14 +300,14 @@ class BeerGame:
     def _lead_times(self, words: jax.Array, params: EnvParams) -> tuple[jax.Array, jax.Array]:
         cfg = self.config
         num_agents = cfg.num_agents
-        ship_lead, order_lead = params.shipment_lead_min, params.order_lead_min
+        shipment_lead, order_lead = params.shipment_lead_min, params.order_lead_min
         if cfg.random_leads:
-            ship_span = (params.shipment_lead_max - ship_lead + 1).astype(jnp.uint32)
+            shipment_span = (params.shipment_lead_max - shipment_lead + 1).astype(jnp.uint32)
             order_span = (params.order_lead_max - order_lead + 1).astype(jnp.uint32)
             # The modulo bias is below span / 2**32, i.e. negligible.
-            ship_lead = ship_lead + (words[:num_agents] % ship_span).astype(jnp.int32)
+            shipment_lead = shipment_lead + (words[:num_agents] % shipment_span).astype(jnp.int32)
             order_lead = order_lead + (words[num_agents:] % order_span).astype(jnp.int32)
-        return (jnp.clip(ship_lead, 1, cfg.ship_buffer - 1), jnp.clip(order_lead, 0, cfg.order_buffer - 1))
+        return (jnp.clip(shipment_lead, 1, cfg.shipment_buffer - 1), jnp.clip(order_lead, 0, cfg.order_buffer - 1))
 
     # ----------------------------------------------------------- observation
     def get_obs(self, state: EnvState, params: EnvParams) -> jax.Array:
@@ -247,7 +319,7 @@ class BeerGame:
                     jnp.maximum(net, 0),
                     jnp.maximum(-net, 0),
                     state.on_order,
-                    state.ship_pipe[:, 0],
+                    state.shipment_pipe[:, 0],
                     state.order_pipe[:, 0],
                     state.last_order,
                 ],
@@ -267,21 +339,24 @@ class BeerGame:
         return jnp.concatenate(parts, axis=-1)
 
     def global_state(self, state: EnvState, params: EnvParams) -> jax.Array:
-        """float32[A*obs_dim + A*ship_buffer + A*order_buffer]: every agent's
+        """float32[A*obs_dim + A*shipment_buffer + A*order_buffer]: every agent's
         observation (in agent order) plus both pipelines, for centralised critics."""
-        pipes = jnp.concatenate([state.ship_pipe.ravel(), state.order_pipe.ravel()])
+        pipes = jnp.concatenate([state.shipment_pipe.ravel(), state.order_pipe.ravel()])
         return jnp.concatenate([self.get_obs(state, params).ravel(), pipes.astype(jnp.float32) * params.obs_scale])
 
     @property
     def global_state_dim(self) -> int:
+        """Length of ``global_state``."""
         cfg = self.config
-        return cfg.num_agents * (self.obs_dim + cfg.ship_buffer + cfg.order_buffer)
+        return cfg.num_agents * (self.obs_dim + cfg.shipment_buffer + cfg.order_buffer)
 
     # ---------------------------------------------------------------- spaces
     def observation_space(self, params: EnvParams | None = None) -> Box:
+        """Shape and bounds of an observation."""
         return Box(low=0.0, high=float("inf"), shape=(self.config.num_agents, self.obs_dim))
 
     def action_space(self, params: EnvParams | None = None) -> Discrete:
+        """The discrete actions of every echelon, ``action_low .. action_high``."""
         cfg = self.config
         return Discrete(num_values=cfg.num_actions, low=cfg.action_low, shape=(cfg.num_agents,))
 
@@ -295,9 +370,7 @@ def _computed_once(x: jax.Array) -> jax.Array:
     times per game. A reduction is never copied into consumers, so a trivial
     one (``x + 0`` over a stacked axis) pins ``x`` to a buffer. (An
     ``optimization_barrier`` does not: the CPU pipeline drops it before fusion.)
-    With ``random_words`` and the unrolled demand table this made the batched
-    step 2-2.6x faster at 1024-16384 games on the 2-core dev CPU (interleaved
-    A/B runs of ``benchmarks/env_throughput.py``'s harness).
+    ``docs/performance.md`` gives what it saves.
     """
     return jnp.sum(jnp.stack([x, jnp.zeros_like(x)]), axis=0, dtype=x.dtype)
 

@@ -24,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-ACTION_MODES = ("absolute", "relative")
+from jaxbeer.validation import check_int
+
+ACTION_MODES = ("absolute", "relative", "order_up_to")
 DEMAND_KINDS = ("classic", "uniform", "normal", "poisson", "seasonal", "trace")
 
 
@@ -42,7 +44,7 @@ class EnvConfig:
     team_reward: bool = False
     demand_kind: str = "poisson"
     # Ring buffers hold slots 0..size-1, so they fit lead times up to size-1.
-    ship_buffer: int = 3
+    shipment_buffer: int = 3
     order_buffer: int = 3
     # False lets the step skip the lead-time draws when every lead is fixed.
     random_leads: bool = False
@@ -50,37 +52,39 @@ class EnvConfig:
     demand_table_size: int = 1
 
     def __post_init__(self):
-        _check_int("num_agents", self.num_agents, 2)
-        _check_int("horizon", self.horizon, 1)
+        check_int("num_agents", self.num_agents, 2)
+        check_int("horizon", self.horizon, 1)
         if self.action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
-        _check_int("max_order", self.max_order, 1)
+        check_int("max_order", self.max_order, 1)
+        check_int("x_low", self.x_low)
+        check_int("x_high", self.x_high)
         if self.x_low > self.x_high:
             raise ValueError(f"x range: x_low must be <= x_high, got x_low={self.x_low} > x_high={self.x_high}")
-        _check_int("obs_history", self.obs_history, 0)
+        check_int("obs_history", self.obs_history, 0)
         if self.demand_kind not in DEMAND_KINDS:
             raise ValueError(f"demand_kind must be one of {DEMAND_KINDS}, got {self.demand_kind!r}")
-        _check_int("ship_buffer", self.ship_buffer, 2)
-        _check_int("order_buffer", self.order_buffer, 1)
-        _check_int("trace_length", self.trace_length, 1)
-        _check_int("demand_table_size", self.demand_table_size, 1)
+        check_int("shipment_buffer", self.shipment_buffer, 2)
+        check_int("order_buffer", self.order_buffer, 1)
+        check_int("trace_length", self.trace_length, 1)
+        check_int("demand_table_size", self.demand_table_size, 1)
         if self.demand_kind == "trace" and self.trace_length < self.horizon:
             raise ValueError(f"demand_trace must hold at least horizon={self.horizon} periods, got {self.trace_length}")
 
     @property
     def num_actions(self) -> int:
         """Size of the discrete action space."""
-        if self.action_mode == "absolute":
-            return self.max_order + 1
-        return self.x_high - self.x_low + 1
+        return self.action_high - self.action_low + 1
 
     @property
     def action_low(self) -> int:
-        return 0 if self.action_mode == "absolute" else self.x_low
+        """Smallest action: x_low for relative actions, else 0 (an order or a target of 0)."""
+        return self.x_low if self.action_mode == "relative" else 0
 
     @property
     def action_high(self) -> int:
-        return self.max_order if self.action_mode == "absolute" else self.x_high
+        """Largest action: x_high for relative actions, else max_order."""
+        return self.x_high if self.action_mode == "relative" else self.max_order
 
 
 @struct.dataclass
@@ -145,9 +149,9 @@ class EnvParams:
             got = tuple(np.shape(getattr(self, name)))
             if got != shape:
                 raise ValueError(f"{name} must have shape {shape} (one entry per echelon), got {got}")
-        if int(np.max(self.shipment_lead_max)) > config.ship_buffer - 1:
+        if int(np.max(self.shipment_lead_max)) > config.shipment_buffer - 1:
             raise ValueError(
-                f"shipment_lead_max must be <= ship_buffer-1={config.ship_buffer - 1}, "
+                f"shipment_lead_max must be <= shipment_buffer-1={config.shipment_buffer - 1}, "
                 f"got {np.asarray(self.shipment_lead_max).tolist()}"
             )
         if int(np.max(self.order_lead_max)) > config.order_buffer - 1:
@@ -165,11 +169,6 @@ class EnvParams:
 
 def _is_concrete(leaf: Any) -> bool:
     return isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer)
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def validate_values(params: EnvParams) -> None:

@@ -15,10 +15,11 @@ from typing import Literal, Optional
 
 import jax
 import numpy as np
-import tyro
 
 import jaxbeer
 from jaxbeer import policies
+from jaxbeer.cli import exit_with_usage_error, parse_flags
+from jaxbeer.validation import check_int
 
 ECHELON_NAMES = ("retailer", "wholesaler", "distributor", "manufacturer")
 
@@ -56,10 +57,8 @@ def make_policy(args: PlayArgs, env, params, key):
         levels = jaxbeer.literature_levels(args.scenario)
     if levels is None:
         levels, _ = jaxbeer.optimize_base_stock(env, params, key)
-    levels = np.asarray(levels, np.int32)
-    if levels.shape != (env.num_agents,) or np.any(levels < 0):
-        raise ValueError(f"levels must be {env.num_agents} integers >= 0, got {levels.tolist()}")
-    return policies.base_stock(levels), levels
+    policy = policies.base_stock(levels, env.num_agents)
+    return policy, np.asarray(policy.params.levels)
 
 
 def format_table(result: dict, num_agents: int) -> str:
@@ -100,17 +99,15 @@ def plot_episode(infos: dict, path: pathlib.Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(PlayArgs, args=argv)
+    args = parse_flags(PlayArgs, sys.argv[1:] if argv is None else argv, __doc__.splitlines()[0])
     try:
-        if args.episodes < 1:
-            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        check_int("--episodes", args.episodes, 1)
         overrides = {} if args.horizon is None else {"horizon": args.horizon}
         env, params = jaxbeer.make(args.scenario, **overrides)
-        optimise_key, eval_key, plot_key = jax.random.split(jax.random.key(args.seed), 3)
-        policy, levels = make_policy(args, env, params, optimise_key)
+        optimize_key, eval_key, plot_key = jax.random.split(jax.random.key(args.seed), 3)
+        policy, levels = make_policy(args, env, params, optimize_key)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        exit_with_usage_error(str(error))
     result = jaxbeer.evaluate(env, params, policy, eval_key, args.episodes)
     label = args.policy if levels is None else f"{args.policy} {levels.tolist()}"
     print(f"scenario {args.scenario}, policy {label}, {args.episodes} episodes of {env.config.horizon} periods")

@@ -20,18 +20,20 @@ from jaxbeer.params import DEMAND_KINDS, EnvConfig, EnvParams, as_float32, as_in
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
+    """One row of the scenario table; the defaults are Sterman's game (costs, leads, start, ranges)."""
+
     description: str
     demand: dict[str, Any]
-    holding_cost: tuple[float, ...]
-    backlog_cost: tuple[float, ...]
-    shipment_lead: tuple[int, ...]
-    order_lead: tuple[int, ...]
-    initial_inventory: int
-    initial_order: int
-    initial_shipment: int
-    x_range: tuple[int, int]
-    max_order: int
     literature_levels: tuple[int, ...] | None
+    holding_cost: tuple[float, ...] = (0.5,) * 4
+    backlog_cost: tuple[float, ...] = (1.0,) * 4
+    shipment_lead: tuple[int, ...] = (2, 2, 2, 3)
+    order_lead: tuple[int, ...] = (2, 2, 2)
+    initial_inventory: int = 12
+    initial_order: int = 4
+    initial_shipment: int = 4
+    x_range: tuple[int, int] = (-8, 8)
+    max_order: int = 40
     horizon: int = 100
 
 
@@ -39,72 +41,46 @@ SCENARIOS: dict[str, Scenario] = {
     "basic": Scenario(
         description="uniform 0..2 demand, backlog cost at the retailer only",
         demand={"demand": "uniform", "demand_low": 0, "demand_high": 2},
+        literature_levels=(8, 8, 0, 0),
         holding_cost=(2, 2, 2, 2),
         backlog_cost=(2, 0, 0, 0),
         shipment_lead=(2, 2, 2, 4),
-        order_lead=(2, 2, 2),
         initial_inventory=0,
         initial_order=0,
         initial_shipment=0,
         x_range=(-2, 2),
         max_order=16,
-        literature_levels=(8, 8, 0, 0),
     ),
     "uniform-0-8": Scenario(
         description="uniform 0..8 demand, Sterman's costs",
         demand={"demand": "uniform", "demand_low": 0, "demand_high": 8},
-        holding_cost=(0.5,) * 4,
-        backlog_cost=(1,) * 4,
-        shipment_lead=(2, 2, 2, 3),
-        order_lead=(2, 2, 2),
-        initial_inventory=12,
-        initial_order=4,
-        initial_shipment=4,
-        x_range=(-8, 8),
-        max_order=40,
         literature_levels=(19, 20, 20, 14),
     ),
     "normal-10-2": Scenario(
         description="max(0, round(N(10, 2))) demand, backlog cost at the retailer only",
         demand={"demand": "normal", "demand_mean": 10.0, "demand_std": 2.0},
+        literature_levels=(48, 43, 41, 30),
         holding_cost=(1, 0.75, 0.5, 0.25),
         backlog_cost=(10, 0, 0, 0),
-        shipment_lead=(2, 2, 2, 3),
-        order_lead=(2, 2, 2),
         initial_inventory=10,
         initial_order=10,
         initial_shipment=10,
         x_range=(-5, 5),
         max_order=60,
-        literature_levels=(48, 43, 41, 30),
     ),
     "classic": Scenario(
         description="Sterman's game: demand 4 for periods 0-3, then 8",
         demand={"demand": "classic", "classic_low": 4, "classic_high": 8, "classic_switch": 4},
-        holding_cost=(0.5,) * 4,
-        backlog_cost=(1,) * 4,
-        shipment_lead=(2, 2, 2, 3),
-        order_lead=(2, 2, 2),
-        initial_inventory=12,
-        initial_order=4,
-        initial_shipment=4,
-        x_range=(-8, 8),
-        max_order=40,
         literature_levels=(32, 32, 32, 24),
     ),
     "seed-default": Scenario(
         description="the original plooto-marl example: Poisson(8) demand, every lead 2",
         demand={"demand": "poisson", "demand_rate": 8.0},
-        holding_cost=(0.5,) * 4,
-        backlog_cost=(1,) * 4,
+        literature_levels=None,
         shipment_lead=(2, 2, 2, 2),
-        order_lead=(2, 2, 2),
-        initial_inventory=12,
         initial_order=8,
         initial_shipment=8,
-        x_range=(-8, 8),
         max_order=100,
-        literature_levels=None,
     ),
 }
 
@@ -123,15 +99,6 @@ _DEMAND_DEFAULTS: dict[str, Any] = {
     "seasonal_noise": 1.0,
 }
 _CONFIG_KEYS = ("num_agents", "horizon", "action_mode", "max_order", "x_low", "x_high", "obs_history", "team_reward")
-_PER_ECHELON = (
-    "holding_cost",
-    "backlog_cost",
-    "shipment_lead_min",
-    "shipment_lead_max",
-    "initial_inventory",
-    "initial_order",
-    "initial_shipment",
-)
 _LEAD_KEYS = (
     "shipment_lead",
     "shipment_lead_min",
@@ -155,6 +122,7 @@ ALLOWED_OVERRIDES = tuple(sorted(set(_CONFIG_KEYS) | set(_LEAD_KEYS) | set(_OTHE
 
 
 def scenario_names() -> tuple[str, ...]:
+    """The names ``make`` accepts, in table order."""
     return tuple(SCENARIOS)
 
 
@@ -203,7 +171,7 @@ def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
     if "demand_trace" in overrides:
         settings["demand"] = "trace"
 
-    ship_min, ship_max = _lead_pair(settings, "shipment_lead", scenario.shipment_lead, num_agents)
+    shipment_min, shipment_max = _lead_pair(settings, "shipment_lead", scenario.shipment_lead, num_agents)
     order_min, order_max = _lead_pair(settings, "order_lead", scenario.order_lead, num_agents - 1)
     per_echelon = {
         key: _per_echelon(key, settings[key], num_agents)
@@ -222,9 +190,9 @@ def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
         obs_history=settings.get("obs_history", 0),
         team_reward=bool(settings.get("team_reward", False)),
         demand_kind=kind,
-        ship_buffer=int(max(ship_max.max(), 1)) + 1,
+        shipment_buffer=int(max(shipment_max.max(), 1)) + 1,
         order_buffer=int(order_max.max(initial=0)) + 1,
-        random_leads=bool(np.any(ship_min != ship_max) or np.any(order_min != order_max)),
+        random_leads=bool(np.any(shipment_min != shipment_max) or np.any(order_min != order_max)),
         trace_length=int(trace.size),
         demand_table_size=int(thresholds.size),
     )
@@ -232,8 +200,8 @@ def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
     params = EnvParams(
         holding_cost=as_float32(per_echelon["holding_cost"]),
         backlog_cost=as_float32(per_echelon["backlog_cost"]),
-        shipment_lead_min=as_int32(ship_min),
-        shipment_lead_max=as_int32(ship_max),
+        shipment_lead_min=as_int32(shipment_min),
+        shipment_lead_max=as_int32(shipment_max),
         order_lead_min=as_int32(order_min),
         order_lead_max=as_int32(order_max),
         initial_inventory=as_int32(per_echelon["initial_inventory"]),

@@ -1,15 +1,21 @@
-"""Shared fixtures for the learner tests."""
+"""Shared fixtures: the session's caches and the one way tests run a command-line module."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
 
 import jax
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 @pytest.fixture(scope="session")
-def learner_env(tmp_path_factory):
+def learner_env(tmp_path_factory) -> dict[str, str]:
     """Settings for learner runs, in-process and in subprocesses (pass the returned dict as ``env``):
     a session-wide cache of optimised base-stock levels (the optimiser runs once per scenario) and a
     persistent JAX compilation cache (identical programs of later runs load instead of compiling)."""
@@ -30,3 +36,25 @@ def learner_env(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def run_module(learner_env) -> Callable[..., subprocess.CompletedProcess]:
+    """``run_module("algorithms.ippo", *flags, check=True)``: ``python -m`` in a subprocess from the
+    repository root, as a user runs it, with the session's caches. ``check`` fails the test on a
+    non-zero exit and shows the end of stderr."""
+
+    def run(module: str, *flags: str, check: bool = False, timeout: int = 600) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *flags],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=learner_env,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}")
+        return done
+
+    return run

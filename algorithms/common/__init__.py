@@ -1,14 +1,18 @@
-"""Pieces every learner shares, written once; ``loop.Learner`` is the contract a learner fills in.
+"""Pieces every learner shares, written once, one job per module; ``loop.Learner`` is the contract.
 
-config      CommonConfig, tyro CLI parsing, one-line usage errors (exit 2)
-team        env from the config, mixed teams (learners + heuristics), vectorised step, base-stock reference cache
-networks    flax MLP heads (policy, value, Q), shared or per-echelon parameters, agent-id one-hot, symlog
-gae         advantages that bootstrap truncated episodes from final_obs and stop only at termination
-rollout     shuffled minibatches of whole games for the PPO epochs
-replay      the value-based learners' replay buffer
-metrics     finished-episode statistics inside the compiled loop and their host-side reduction
-checkpoint  msgpack checkpoints of the whole training state
-evaluation  greedy team against heuristic teams on the same episodes, cost tables
-loop        Learner interface, make_train, the host loop over compiled chunks (log, eval, checkpoint, resume)
-plots       learning-curve and trajectory PNGs
+config       CommonConfig, tyro CLI parsing, one-line usage errors (exit 2), flag checks
+team         who plays each echelon (--agents), mixed orders, the learned team as a jaxbeer policy
+vector_env   a batch of games: staggered reset, one vectorised team step over the env's own auto-reset
+reference    the optimised base-stock team, cached on disk
+game         the game a learner plays: env, team, reference, reward scale
+networks     flax MLP heads (policy, value, Q), shared or per-echelon parameters, agent-id one-hot, symlog
+gae          advantages that bootstrap truncated episodes from final_obs and stop only at termination
+minibatches  shuffled minibatches of whole games for the PPO epochs
+replay       the value-based learners' on-device replay buffer
+metrics      finished-episode statistics inside the compiled loop and their host-side reduction
+files        atomic writes
+checkpoint   checked msgpack checkpoints of the whole training state, the last two kept
+evaluation   greedy team against heuristic teams on the same episodes, cost tables
+loop         Learner interface, make_train, the host loop over compiled chunks (log, eval, checkpoint, resume)
+plots        learning-curve and trajectory PNGs
 """

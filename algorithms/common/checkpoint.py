@@ -1,16 +1,26 @@
-"""Checkpoints of the whole training state with flax's msgpack serialisation (no pickle).
+"""Checkpoints of the whole training state: the last two kept, each checked before it is trusted.
 
-The state's leaves (params, optimiser state, env states, running statistics,
-PRNG keys as raw uint32 data) are stored in tree order beside the host loop's
-counters. Restoring needs a template with the same structure (from
-``jax.eval_shape`` of the learner's init), and checks every shape and dtype.
-Writes go to a temporary file first and are renamed, so a crash mid-write
-keeps the previous checkpoint.
+A checkpoint is one msgpack file (flax's serialisation, no pickle) holding the
+state's leaves under their tree paths (``.params.actor['params']...``), a
+SHA-256 of each leaf's bytes, and the host loop's counters. Files are written
+through ``files.write_atomically`` and named by chunk, ``checkpoint-0007.msgpack``;
+the newest ``KEEP`` stay. ``load`` takes the newest that reads back whole and
+matches its checksums; a truncated or altered file is skipped with one line on
+stderr naming it, so a damaged latest checkpoint costs one chunk, not the run.
+A leaf of the wrong shape or dtype is a different config, not damage: that is
+an error naming the field.
+
+msgpack rather than orbax: this state is one process's arrays, and orbax cost
+more than three seconds of import in every CLI run and test subprocess, and
+named no field in its shape errors (``docs/decisions.md``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +28,122 @@ import jax
 import numpy as np
 from flax import serialization
 
-FILENAME = "checkpoint.msgpack"
+from algorithms.common.files import write_atomically
+
+PREFIX = "checkpoint-"
+SUFFIX = ".msgpack"
 BEST_POLICY = "best_policy.msgpack"
+KEEP = 2
+FORMAT = 2
+_NUMBERED = re.compile(rf"^{PREFIX}(\d+){re.escape(SUFFIX)}$")
 
 
-def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any], filename: str = FILENAME) -> Path:
-    """Write ``train_state`` and the JSON-able ``host`` counters atomically."""
-    leaves = jax.tree.leaves(jax.device_get(train_state))
+class CheckpointError(ValueError):
+    """No checkpoint could be restored; the message names the file(s) and why."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint file that does not read back whole (truncated, altered, not a checkpoint)."""
+
+
+def path_for(run_dir: str | os.PathLike, chunk: int) -> Path:
+    """Where the checkpoint after ``chunk`` chunks goes."""
+    return Path(run_dir) / f"{PREFIX}{chunk:04d}{SUFFIX}"
+
+
+def saved_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """The numbered checkpoints in ``run_dir``, newest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), run_dir / name) for name in os.listdir(run_dir) if (m := _NUMBERED.match(name))]
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any], filename: str | None = None) -> Path:
+    """Write ``train_state`` and the JSON-able ``host`` counters atomically.
+
+    Without ``filename`` the file is numbered by ``host["chunk"]`` and older
+    numbered checkpoints beyond the newest ``KEEP`` are removed.
+    """
+    leaves_with_paths = jax.tree_util.tree_flatten_with_path(jax.device_get(train_state))[0]
+    arrays = [np.asarray(leaf) for _, leaf in leaves_with_paths]
     payload = {
+        "format": FORMAT,
         "host": dict(host),
-        "leaves": {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)},
-        "num_leaves": len(leaves),
+        "names": [jax.tree_util.keystr(path) for path, _ in leaves_with_paths],
+        "sha256": [_digest(array) for array in arrays],
+        "leaves": {str(i): array for i, array in enumerate(arrays)},
     }
-    path = Path(run_dir) / filename
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(serialization.msgpack_serialize(payload))
-    os.replace(tmp, path)
+    path = Path(run_dir) / filename if filename else path_for(run_dir, int(host["chunk"]))
+    write_atomically(path, serialization.msgpack_serialize(payload))
+    if filename is None:
+        for old in saved_checkpoints(run_dir)[KEEP:]:
+            old.unlink(missing_ok=True)
     return path
 
 
-def load(run_dir: str | os.PathLike, template: Any, filename: str = FILENAME) -> tuple[Any, dict[str, Any]]:
-    """Restore into the structure of ``template`` (arrays or ``ShapeDtypeStruct``s)."""
-    path = Path(run_dir) / filename
-    payload = serialization.msgpack_restore(path.read_bytes())
-    template_leaves, treedef = jax.tree.flatten(template)
-    if payload["num_leaves"] != len(template_leaves):
+def load(run_dir: str | os.PathLike, template: Any, filename: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Restore into the structure of ``template`` (arrays or ``ShapeDtypeStruct``s): ``(state, host)``.
+
+    Without ``filename``: the newest numbered checkpoint that is whole, falling
+    back past damaged ones with a line on stderr. Raises ``CheckpointError``
+    when none can be restored, and ``ValueError`` naming the field when the
+    checkpoint holds a different structure than ``template``.
+    """
+    if filename is not None:
+        return _load_file(Path(run_dir) / filename, template)
+    candidates = saved_checkpoints(run_dir)
+    if not candidates:
+        raise CheckpointError(f"{run_dir} holds no checkpoint ({PREFIX}NNNN{SUFFIX}) to resume from")
+    problems = []
+    for index, path in enumerate(candidates):
+        try:
+            restored = _load_file(path, template)
+        except DamagedCheckpoint as error:
+            problems.append(str(error))
+            following = f"; falling back to {candidates[index + 1].name}" if index + 1 < len(candidates) else ""
+            print(f"warning: {error}{following}", file=sys.stderr)
+            continue
+        return restored
+    raise CheckpointError(f"no checkpoint in {run_dir} can be restored: {'; '.join(problems)}")
+
+
+def _load_file(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except Exception as error:  # noqa: BLE001 - msgpack raises many kinds on a torn or foreign file
+        raise DamagedCheckpoint(f"{path} is damaged ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DamagedCheckpoint(f"{path} is not a checkpoint of format {FORMAT}")
+    try:
+        names, digests, stored, host = payload["names"], payload["sha256"], payload["leaves"], payload["host"]
+        arrays = [np.asarray(stored[str(i)]) for i in range(len(names))]
+    except (KeyError, TypeError) as error:
+        raise DamagedCheckpoint(f"{path} is damaged (missing {error})") from None
+    for name, array, digest in zip(names, arrays, digests):
+        if _digest(array) != digest:
+            raise DamagedCheckpoint(f"{path} is damaged (checksum of {name} does not match)")
+
+    template_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    expected_names = [jax.tree_util.keystr(p) for p, _ in template_leaves]
+    if names != expected_names:
+        missing = sorted(set(expected_names) - set(names))[:3]
+        extra = sorted(set(names) - set(expected_names))[:3]
         raise ValueError(
-            f"{path}: checkpoint has {payload['num_leaves']} arrays, this config expects "
-            f"{len(template_leaves)} (different algorithm or settings?)"
+            f"{path} holds a different state than this config expects (missing {missing}, "
+            f"unexpected {extra}): a different algorithm or settings?"
         )
-    leaves = []
-    for i, expected in enumerate(template_leaves):
-        leaf = np.asarray(payload["leaves"][str(i)])
-        if leaf.shape != tuple(expected.shape) or leaf.dtype != np.dtype(expected.dtype):
+    for name, array, (_, expected) in zip(names, arrays, template_leaves):
+        if array.shape != tuple(expected.shape) or array.dtype != np.dtype(expected.dtype):
             raise ValueError(
-                f"{path}: array {i} is {leaf.dtype}{list(leaf.shape)}, expected "
-                f"{np.dtype(expected.dtype)}{list(expected.shape)}"
+                f"{path}: {name} is {array.dtype}{list(array.shape)}, this config expects "
+                f"{np.dtype(expected.dtype)}{list(expected.shape)} (different settings?)"
             )
-        leaves.append(leaf)
-    return jax.tree.unflatten(treedef, leaves), dict(payload["host"])
+    return jax.tree_util.tree_unflatten(treedef, arrays), dict(host)
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()

@@ -8,25 +8,39 @@ anything is traced or compiled.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, TypeVar
 
-import tyro
-
+import jaxbeer
+from jaxbeer.cli import exit_with_usage_error, parse_flags
 from jaxbeer.params import ACTION_MODES
-from jaxbeer.scenarios import SCENARIOS
+from jaxbeer.validation import check_int, check_range
 
 ConfigT = TypeVar("ConfigT", bound="CommonConfig")
-LEARNER_ACTION_MODES = ACTION_MODES + ("order_up_to",)
 
 
 class ConfigError(ValueError):
     """A setting out of its allowed range; the CLI turns it into exit status 2."""
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a config field: ``num_envs`` -> ``--num-envs``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_int_flag(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """``jaxbeer.validation.check_int`` for the field ``name``, as a ``ConfigError`` naming its flag."""
+    return check_int(flag(name), value, low, high, error=ConfigError)
+
+
+def check_range_flag(
+    name: str, value: Any, low: float | None = None, high: float | None = None, **bounds: bool
+) -> float:
+    """``jaxbeer.validation.check_range`` for the field ``name``, as a ``ConfigError`` naming its flag."""
+    return check_range(flag(name), value, low, high, error=ConfigError, **bounds)
 
 
 @dataclasses.dataclass
@@ -87,9 +101,10 @@ class CommonConfig:
     """Show a tqdm progress bar."""
 
     def validate(self) -> None:
-        """Raise ``ConfigError`` naming the field and its allowed range."""
-        if self.scenario not in SCENARIOS:
-            raise ConfigError(f"--scenario must be one of {list(SCENARIOS)}, got {self.scenario!r}")
+        """Raise ``ConfigError`` naming the flag and its allowed range (the scenario's own checks and
+        ``--agents`` run in ``game.make_game``, before anything is compiled)."""
+        if self.scenario not in jaxbeer.scenario_names():
+            raise ConfigError(f"--scenario must be one of {list(jaxbeer.scenario_names())}, got {self.scenario!r}")
         for name, low in (
             ("num_envs", 1),
             ("num_seeds", 1),
@@ -102,25 +117,15 @@ class CommonConfig:
             ("stop_after_chunks", 0),
             ("seed", 0),
         ):
-            check_int(name, getattr(self, name), low)
-        if self.action_mode not in LEARNER_ACTION_MODES:
-            raise ConfigError(f"--action-mode must be one of {list(LEARNER_ACTION_MODES)}, got {self.action_mode!r}")
-        if not (0.0 <= self.reward_scale < float("inf")):
-            raise ConfigError(f"--reward-scale must be >= 0 (0 = automatic), got {self.reward_scale}")
-        if not (0.0 < self.gamma <= 1.0):
-            raise ConfigError(f"--gamma must be in (0, 1], got {self.gamma}")
-        if len(self.hidden_sizes) < 1 or any(int(h) < 1 for h in self.hidden_sizes):
-            raise ConfigError(f"--hidden-sizes must be one or more integers >= 1, got {self.hidden_sizes}")
-        from algorithms.common.team import make_env, parse_agents  # team imports this module
-
-        env, _ = make_env(self)
-        parse_agents(self.agents, env.num_agents, self.learner_kind)
-        if self.resume:
-            resume = Path(self.resume)
-            if not (resume / "config.json").is_file():
-                raise ConfigError(f"--resume: {self.resume!r} is not a run directory (no config.json in it)")
-            if not (resume / "checkpoint.msgpack").is_file():
-                raise ConfigError(f"--resume: {self.resume!r} has no checkpoint.msgpack to resume from")
+            check_int_flag(name, getattr(self, name), low)
+        if self.action_mode not in ACTION_MODES:
+            raise ConfigError(f"--action-mode must be one of {list(ACTION_MODES)}, got {self.action_mode!r}")
+        check_range_flag("reward_scale", self.reward_scale, 0.0)
+        check_range_flag("gamma", self.gamma, 0.0, 1.0, low_inclusive=False)
+        if len(self.hidden_sizes) < 1:
+            raise ConfigError("--hidden-sizes needs one or more widths")
+        for width in self.hidden_sizes:
+            check_int_flag("hidden_sizes", width, 1)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,13 +140,6 @@ class CommonConfig:
         return cls(**fixed)
 
 
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(f"{flag} must be an integer {allowed}, got {value!r}")
-
-
 def parse_config(
     config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None
 ) -> ConfigT:
@@ -154,59 +152,33 @@ def parse_config(
     config = parse_flags(config_cls, argv, description)
     try:
         if config.resume:
-            resume_dir = config.resume
-            config.validate()
-            saved = json.loads((Path(resume_dir) / "config.json").read_text())["config"]
-            saved.update(
-                resume=resume_dir,
-                run_dir=resume_dir,
-                stop_after_chunks=config.stop_after_chunks,
-                progress=config.progress,
-            )
-            config = config_cls.from_json(saved)
+            config = resumed_config(config_cls, config)
         config.validate()
-    except (ConfigError, ValueError) as error:
+    except ValueError as error:
         exit_with_usage_error(str(error))
     return config
 
 
-def exit_with_usage_error(message: str) -> None:
-    print(f"error: {message.splitlines()[0] if message else 'invalid arguments'}", file=sys.stderr)
-    raise SystemExit(2)
+def resumed_config(config_cls: type[ConfigT], flags: ConfigT) -> ConfigT:
+    """The config saved in the run directory ``flags.resume``, with this invocation's loop flags."""
+    path = Path(flags.resume) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"--resume: {flags.resume!r} is not a run directory (no config.json in it)")
+    saved = read_json_object(path).get("config")
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} has no 'config' object; it was not written by a learner")
+    saved.update(
+        resume=flags.resume, run_dir=flags.resume, stop_after_chunks=flags.stop_after_chunks, progress=flags.progress
+    )
+    return config_cls.from_json(saved)
 
 
-def parse_flags(config_cls, argv, description=None):
-    """``tyro.cli`` without validation; tyro's framed, multi-line errors become one line and exit 2."""
-    captured_out, captured_err = io.StringIO(), io.StringIO()
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or a ``ConfigError`` naming the file and what is wrong with it."""
     try:
-        with contextlib.redirect_stderr(captured_err), contextlib.redirect_stdout(captured_out):
-            return tyro.cli(config_cls, args=argv, description=description)
-    except SystemExit as stop:
-        if stop.code in (0, None):  # --help
-            sys.stdout.write(captured_out.getvalue())
-            sys.stderr.write(captured_err.getvalue())
-            raise
-        exit_with_usage_error(_first_message(captured_err.getvalue() + captured_out.getvalue()))
-
-
-_FRAME_CHARS = "\u2500\u2502\u256d\u256e\u256f\u2570|+-=_ "
-
-
-def _first_message(text: str) -> str:
-    """The first line of tyro's error box that says something (rich draws ASCII frames off a terminal)."""
-    lines = []
-    for raw in text.splitlines():
-        line = raw.strip().strip("\u2502|").strip()
-        if not line or all(ch in _FRAME_CHARS for ch in line) or line[0] in "\u256d\u2570+":
-            continue
-        if line.startswith(("usage:", "For full helptext", "Argument helptext")):
-            continue
-        words = line.split()
-        if len(words) <= 4 and all(w.isalpha() for w in words) and line[0].isupper():
-            continue  # the box title, e.g. "Value error"
-        lines.append(line)
-    if not lines:
-        return "invalid arguments (see --help)"
-    if lines[0].endswith(":") and len(lines) > 1:  # "Missing from prog:" then the option
-        return f"{lines[0]} {lines[1]}"
-    return lines[0]
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path} cannot be read as JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} must hold a JSON object, got {type(value).__name__}")
+    return value

@@ -1,52 +1,24 @@
 """Greedy evaluation of a learned team against heuristic teams on the same episodes.
 
-A learner exposes ``act(policy_params, obs[A, F], key) -> int32[A]`` action
-indices (greedy). ``team_policy`` turns that into a ``jaxbeer`` policy (key,
-state, params) -> absolute orders, with the team's heuristic echelons merged
-in, so ``jaxbeer.evaluate.episode_sums`` scores it like any heuristic. Every
-row of a table uses the same evaluation key, hence the same demand paths.
+A learner exposes ``act(policy_params, obs[A, F], key) -> int32[A]`` greedy
+action indices. ``team.team_policy`` turns that, with the team's heuristic
+seats, into a ``jaxbeer`` policy, so ``jaxbeer.evaluate`` (the one evaluation
+path) scores learned and heuristic teams alike. Every row of a table uses the
+same evaluation key, hence the same demand paths.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from algorithms.common.team import HEURISTIC_KINDS, Team
+import jaxbeer
+from algorithms.common.team import Act, Team, team_policy
 from jaxbeer import policies
 from jaxbeer.env import BeerGame
-from jaxbeer.evaluate import episode_sums, summarise
 from jaxbeer.params import EnvParams
-
-Act = Callable[[Any, jax.Array, jax.Array], jax.Array]
-
-
-def team_policy(env: BeerGame, team: Team, act: Act | None, policy_params: Any):
-    """A ``jaxbeer`` policy for the whole team (``act`` may be None for an all-heuristic team)."""
-
-    def policy(key, state, params):
-        act_key, order_key = jax.random.split(key)
-        if act is None or team.num_learners == 0:
-            return team.heuristic_orders(order_key, state, params)
-        action_index = act(policy_params, env.get_obs(state, params), act_key)
-        return team.orders(env, order_key, state, action_index, params)
-
-    return policy
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
-def _learned_sums(env, team, act, policy_params, params, key, num_episodes):
-    keys = jax.random.split(key, num_episodes)
-    return jax.vmap(lambda k: episode_sums(env, params, team_policy(env, team, act, policy_params), k))(keys)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
-def _learned_sums_per_seed(env, team, act, policy_params, params, key, num_episodes):
-    return jax.vmap(lambda p: _learned_sums(env, team, act, p, params, key, num_episodes))(policy_params)
 
 
 def evaluate_learned(
@@ -59,52 +31,23 @@ def evaluate_learned(
     num_episodes: int,
     num_seeds: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Summaries (``jaxbeer.evaluate.summarise``) of the greedy team, one per seed.
+    """Summaries (``jaxbeer.rollouts.summarise``) of the greedy team, one per seed.
 
     With ``num_seeds`` the leaves of ``policy_params`` carry a leading seed axis.
     """
+    policy = team_policy(env, team, act, policy_params)
     if num_seeds is None:
-        return [summarise(_learned_sums(env, team, act, policy_params, params, key, num_episodes), env.config.horizon)]
-    sums = jax.device_get(_learned_sums_per_seed(env, team, act, policy_params, params, key, num_episodes))
-    return [summarise(jax.tree.map(lambda x, s=s: x[s], sums), env.config.horizon) for s in range(num_seeds)]
-
-
-def _coded_heuristics(levels: jax.Array, codes: jax.Array):
-    """An all-heuristic team whose kinds are data (``codes[k]`` indexes ``HEURISTIC_KINDS``),
-    so every heuristic row of a table runs through one compiled program."""
-    heuristics = (policies.base_stock(levels), policies.sterman(), policies.pass_through())
-
-    def policy(key, state, params):
-        orders = [h(key, state, params) for h in heuristics]
-        return jnp.select([codes == i for i in range(len(orders) - 1)], orders[:-1], orders[-1])
-
-    return policy
-
-
-@functools.partial(jax.jit, static_argnums=(0, 5))
-def _heuristic_sums(env, levels, codes, params, key, num_episodes):
-    keys = jax.random.split(key, num_episodes)
-    return jax.vmap(lambda k: episode_sums(env, params, _coded_heuristics(levels, codes), k))(keys)
-
-
-def evaluate_heuristic(
-    env: BeerGame, params: EnvParams, team: Team, key: jax.Array, num_episodes: int
-) -> dict[str, Any]:
-    """Summary of a team whose echelons are all heuristics."""
-    if team.num_learners:
-        raise ValueError(f"evaluate_heuristic needs an all-heuristic team, got {team.kinds}")
-    codes = jnp.asarray([HEURISTIC_KINDS.index(kind) for kind in team.kinds], jnp.int32)
-    levels = jnp.asarray(team.base_stock_levels, jnp.int32)
-    return summarise(_heuristic_sums(env, levels, codes, params, key, num_episodes), env.config.horizon)
+        return [jaxbeer.evaluate(env, params, policy, key, num_episodes)]
+    return jaxbeer.evaluate_batch(env, params, policy, key, num_episodes)
 
 
 def comparison_teams(team: Team) -> dict[str, Team]:
     """Heuristic teams to compare a learned team with, by row label."""
     rows: dict[str, Team] = {}
     if team.num_learners < team.num_agents:
-        for kind in HEURISTIC_KINDS:
+        for kind in policies.HEURISTIC_NAMES:
             rows[f"{kind} in learner seats, same co-players"] = team.replace_learners(kind)
-    for kind in HEURISTIC_KINDS:
+    for kind in policies.HEURISTIC_NAMES:
         rows[f"all {kind}"] = Team(
             kinds=(kind,) * team.num_agents, learner_kind=team.learner_kind, base_stock_levels=team.base_stock_levels
         )
@@ -129,9 +72,8 @@ def cost_table(
         label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
         rows.append(row(label, team.kinds, summary))
     for label, heuristic_team in comparison_teams(team).items():
-        rows.append(
-            row(label, heuristic_team.kinds, evaluate_heuristic(env, params, heuristic_team, key, num_episodes))
-        )
+        summary = jaxbeer.evaluate(env, params, heuristic_team.heuristics(), key, num_episodes)
+        rows.append(row(label, heuristic_team.kinds, summary))
     return rows
 
 

@@ -27,10 +27,12 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import numpy as np
 
+import jaxbeer
 from algorithms.common import checkpoint, evaluation
 from algorithms.common import metrics as metrics_lib
-from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config
-from algorithms.common.team import Game, remember_reference
+from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config, read_json_object
+from algorithms.common.files import write_atomically, write_json
+from algorithms.common.game import Game
 
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
@@ -93,18 +95,24 @@ def main(
 ) -> Path:
     """The CLI of an algorithm: ``python -m algorithms.<algorithm> --flags``."""
     config = parse_config(config_cls, argv, description)
-    if config.resume:
-        saved = json.loads((Path(config.resume) / CONFIG_FILE).read_text())
-        if saved.get("algorithm") != algorithm:
-            exit_with_usage_error(f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, not {algorithm!r}")
     try:
+        if config.resume:
+            saved = read_json_object(Path(config.resume) / CONFIG_FILE)
+            if saved.get("algorithm") != algorithm:
+                raise ConfigError(
+                    f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, not "
+                    f"{algorithm!r}; resume it with python -m algorithms.{saved.get('algorithm')}"
+                )
+            if not checkpoint.saved_checkpoints(config.resume):
+                raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
         learner = make_learner(config)
-    except ConfigError as error:
+        return run(config, learner, algorithm)
+    except (ConfigError, checkpoint.CheckpointError) as error:
         exit_with_usage_error(str(error))
-    return run(config, learner, algorithm)
 
 
 def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
+    """``runs/<algorithm>-<scenario>-<time>``."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{algorithm}-{config.scenario}-{stamp}"
 
@@ -124,23 +132,19 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         start_chunk = int(host["chunk"])
         _truncate_log(run_dir / LOG_FILE, start_chunk)
     else:
-        (run_dir / CONFIG_FILE).write_text(
-            json.dumps(
-                {
-                    "algorithm": algorithm,
-                    "learner_kind": config.learner_kind,
-                    "config": config.to_json(),
-                    "team": list(game.team.kinds),
-                    "base_stock": game.reference,
-                    "reward_scale": game.reward_scale,
-                    "chunks": num_chunks,
-                    "updates_per_chunk": updates_per_chunk,
-                    "env_steps_per_update": learner.env_steps_per_update,
-                },
-                indent=1,
-            )
-        )
-        (run_dir / LOG_FILE).write_text("")
+        description = {
+            "algorithm": algorithm,
+            "learner_kind": config.learner_kind,
+            "config": config.to_json(),
+            "team": list(game.team.kinds),
+            "base_stock": game.reference,
+            "reward_scale": game.reward_scale,
+            "chunks": num_chunks,
+            "updates_per_chunk": updates_per_chunk,
+            "env_steps_per_update": learner.env_steps_per_update,
+        }
+        write_json(run_dir / CONFIG_FILE, description)
+        write_atomically(run_dir / LOG_FILE, "")
         state, start_chunk = init(keys), 0
         host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
@@ -152,8 +156,8 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
 
     chunk_eval_key, final_eval_key = eval_keys(config.seed)
     base_stock_team = evaluation.comparison_teams(game.team)["all base_stock"]
-    base_stock_eval = evaluation.evaluate_heuristic(
-        game.env, game.params, base_stock_team, chunk_eval_key, config.eval_episodes
+    base_stock_eval = jaxbeer.evaluate(
+        game.env, game.params, base_stock_team.heuristics(), chunk_eval_key, config.eval_episodes
     )["team_cost_mean"]
 
     bar = _progress(config, num_chunks, start_chunk, algorithm)
@@ -175,11 +179,11 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
             _append_log(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
             if bar is not None:
                 bar.close()
-            print(
-                f"error: non-finite {', '.join(bad)} in chunk {chunk_index + 1}; stopped. The last good "
-                f"checkpoint (after chunk {chunk_index}) is in {run_dir}",
-                file=sys.stderr,
-            )
+            if checkpoint.saved_checkpoints(run_dir):
+                kept = f"The last good checkpoint (after chunk {chunk_index}) is in {run_dir}."
+            else:
+                kept = f"No chunk finished, so {run_dir} holds no checkpoint; start again with other settings."
+            print(f"error: non-finite {', '.join(bad)} in chunk {chunk_index + 1}; stopped. {kept}", file=sys.stderr)
             raise SystemExit(1)
         state = new_state
         host["train_seconds"] = float(host["train_seconds"]) + seconds
@@ -253,7 +257,7 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
         num_seeds=config.num_seeds,
     )
     rows[config.num_seeds : config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
-    (run_dir / RESULTS_FILE).write_text(json.dumps({"eval_episodes": config.eval_episodes, "rows": rows}, indent=1))
+    write_json(run_dir / RESULTS_FILE, {"eval_episodes": config.eval_episodes, "rows": rows})
     print(evaluation.format_table(rows))
     if config.plots:
         from algorithms.common import plots  # matplotlib is only needed here
@@ -266,14 +270,10 @@ def best_policy_rows(
 ) -> list[dict[str, Any]]:
     """Rows for the policy of the chunk with the lowest chunk-evaluation cost, if it is not the last chunk."""
     path = Path(run_dir) / checkpoint.BEST_POLICY
-    saved = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    saved = read_json_object(Path(run_dir) / CONFIG_FILE)
     if not path.is_file() or saved.get("chunks") is None:
         return []
-    template = jax.eval_shape(
-        lambda s: jax.vmap(learner.policy_params)(s),
-        jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds)),
-    )
-    policy_params, host = checkpoint.load(run_dir, template, checkpoint.BEST_POLICY)
+    policy_params, host = checkpoint.load(run_dir, policy_template(learner, config), checkpoint.BEST_POLICY)
     if host["best_chunk"] == saved["chunks"]:
         return []
     game = learner.game
@@ -289,20 +289,15 @@ def best_policy_rows(
     return rows
 
 
-def load_run(run_dir: str | Path) -> tuple[dict[str, Any], CommonConfig, Learner, Any]:
-    """(saved run description, config, learner, train_state with a seed axis) of a finished or partial run."""
-    import importlib
+def policy_template(learner: Learner, config: CommonConfig) -> Any:
+    """Shapes and dtypes of ``policy_params`` with a leading seed axis, as a checkpoint's template."""
+    states = jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds))
+    return jax.eval_shape(jax.vmap(learner.policy_params), states)
 
-    run_dir = Path(run_dir)
-    saved = json.loads((run_dir / CONFIG_FILE).read_text())
-    module = importlib.import_module(f"algorithms.{saved['algorithm']}")
-    config = module.Config.from_json(saved["config"])
-    if isinstance(saved.get("base_stock"), dict) and "key" in saved["base_stock"]:
-        remember_reference(saved["base_stock"])
-    learner = module.make_learner(config)
-    template = jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds))
-    state, _ = checkpoint.load(run_dir, template)
-    return saved, config, learner, state
+
+def state_template(learner: Learner, config: CommonConfig) -> Any:
+    """Shapes and dtypes of the train state with a leading seed axis, as a checkpoint's template."""
+    return jax.eval_shape(jax.vmap(learner.init), seed_keys(config.seed, config.num_seeds))
 
 
 def _progress(config: CommonConfig, num_chunks: int, start_chunk: int, algorithm: str):
@@ -326,9 +321,9 @@ def _truncate_log(path: Path, chunks_done: int) -> None:
     """Drop log lines written after the checkpoint being resumed (a crash between log and save)."""
     if not path.is_file():
         return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line).get("chunk", 0) <= chunks_done and "stopped" not in json.loads(line)
-    ]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record and record.get("chunk", 0) <= chunks_done and "stopped" not in record:
+            kept.append(line + "\n")
+    write_atomically(path, "".join(kept))

@@ -10,8 +10,9 @@ import jax
 import numpy as np
 
 import jaxbeer
-from algorithms.common.evaluation import Act, comparison_teams, team_policy
-from algorithms.common.team import Game
+from algorithms.common.evaluation import comparison_teams
+from algorithms.common.game import Game
+from algorithms.common.team import Act, team_policy
 
 LEARNING_CURVE = "learning_curve.png"
 TRAJECTORY = "trajectory.png"
@@ -62,7 +63,7 @@ def trajectory(game: Game, act: Act, policy_params: Any, key: jax.Array, out_pat
     plt = _pyplot()
     base_team = comparison_teams(game.team)["all base_stock"]
     learned = jaxbeer.rollout(game.env, game.params, team_policy(game.env, game.team, act, policy_params), key, 1)
-    reference = jaxbeer.rollout(game.env, game.params, team_policy(game.env, base_team, None, None), key, 1)
+    reference = jaxbeer.rollout(game.env, game.params, base_team.heuristics(), key, 1)
     num_agents = game.env.num_agents
     names = ["retailer", "wholesaler", "distributor", "manufacturer"] + [f"echelon {k}" for k in range(4, num_agents)]
     fig, axes = plt.subplots(num_agents, 2, figsize=(11, 2.2 * num_agents), sharex=True, squeeze=False)

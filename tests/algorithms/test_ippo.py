@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -15,50 +13,31 @@ from algorithms.common import checkpoint, evaluation
 from algorithms.common.loop import seed_keys
 
 # 2 updates of 8 games x 4 periods, in 2 chunks; tiny evaluations.
-TINY = [
-    "--num-envs",
-    "8",
-    "--num-steps",
-    "4",
-    "--num-minibatches",
-    "2",
-    "--total-timesteps",
-    "64",
-    "--num-chunks",
-    "2",
-    "--eval-episodes",
-    "8",
-    "--base-stock-episodes",
-    "4",
-    "--hidden-sizes",
-    "16",
-    "--no-progress",
-]
-
-
-def _run(module, args, env, check=True):
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{module} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return result
+TINY = (
+    "--num-envs 8 --num-steps 4 --num-minibatches 2 --total-timesteps 64 --num-chunks 2 "
+    "--eval-episodes 8 --base-stock-episodes 4 --hidden-sizes 16 --no-progress"
+).split()
 
 
 def _log(run_dir):
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, learner_env):
+def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, run_module):
     run_dir = tmp_path / "ippo"
-    _run("algorithms.ippo", [*TINY, "--run-dir", str(run_dir)], learner_env)
+    run_module("algorithms.ippo", *[*TINY, "--run-dir", str(run_dir)], check=True)
     for name in (
         "config.json",
         "log.jsonl",
-        "checkpoint.msgpack",
         "results.json",
         "learning_curve.png",
         "trajectory.png",
     ):
         assert (run_dir / name).is_file(), name
+    assert [p.name for p in checkpoint.saved_checkpoints(run_dir)] == [
+        "checkpoint-0002.msgpack",
+        "checkpoint-0001.msgpack",
+    ]
     log = _log(run_dir)
     assert [r["chunk"] for r in log] == [1, 2] and log[-1]["env_steps"] == 64
     for key in (
@@ -73,10 +52,10 @@ def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, 
         assert key in log[-1], key
     assert log[-1]["steps_per_s"] > 0 and len(log[-1]["eval_agent_cost"]) == 4
 
-    result = _run(
+    result = run_module(
         "algorithms.evaluate",
-        ["--run", str(run_dir), "--episodes", "8", "--json-out", str(tmp_path / "table.json")],
-        learner_env,
+        *["--run", str(run_dir), "--episodes", "8", "--json-out", str(tmp_path / "table.json")],
+        check=True,
     )
     table = json.loads((tmp_path / "table.json").read_text())["rows"]
     labels = [row["label"] for row in table]
@@ -87,11 +66,11 @@ def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, 
     assert all(np.isfinite(row["team_cost_mean"]) for row in table)
 
 
-def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, learner_env):
+def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, run_module):
     run_dir = tmp_path / "mappo"
-    _run(
+    run_module(
         "algorithms.mappo",
-        [
+        *[
             *TINY,
             "--run-dir",
             str(run_dir),
@@ -101,7 +80,7 @@ def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, learner_env
             "2",
             "--no-share-params",
         ],
-        learner_env,
+        check=True,
     )
     log = _log(run_dir)
     assert len(log[-1]["eval_team_cost_per_seed"]) == 2 and log[-1]["env_steps_all_seeds"] == 128
@@ -133,44 +112,32 @@ def test_bad_flags_exit_2_before_compiling(argv, message, capsys, learner_env):
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
 
 
-def test_bad_flag_in_a_subprocess_is_one_line_and_status_2(learner_env):
-    result = _run("algorithms.mappo", ["--agents", "ppo,robot,ppo,ppo"], learner_env, check=False)
+def test_bad_flag_in_a_subprocess_is_one_line_and_status_2(run_module):
+    result = run_module("algorithms.mappo", "--agents", "ppo,robot,ppo,ppo")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --agents: unknown agent kind 'robot'; allowed kinds: ['ppo', 'base_stock', 'sterman', 'pass_through']"
     ]
-    result = _run("algorithms.evaluate", ["--run", "/no/such/run"], learner_env, check=False)
+    result = run_module("algorithms.evaluate", "--run", "/no/such/run")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
 
 
-def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, learner_env):
-    flags = [
-        "--num-envs",
-        "8",
-        "--num-steps",
-        "4",
-        "--num-minibatches",
-        "2",
-        "--total-timesteps",
-        "128",
-        "--num-chunks",
-        "4",
-        "--eval-episodes",
-        "8",
-        "--base-stock-episodes",
-        "4",
-        "--hidden-sizes",
-        "16",
-        "--no-progress",
-        "--no-plots",
-        "--seed",
-        "3",
-    ]
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, learner_env, capsys):
+    flags = (
+        "--num-envs 8 --num-steps 4 --num-minibatches 2 --total-timesteps 128 --num-chunks 4 "
+        "--eval-episodes 8 --base-stock-episodes 4 --hidden-sizes 16 --no-progress --no-plots "
+        "--seed 3"
+    ).split()
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     ippo.main([*flags, "--run-dir", str(whole)])
     ippo.main([*flags, "--run-dir", str(parts), "--stop-after-chunks", "2"])
     assert [r["chunk"] for r in _log(parts)] == [1, 2] and not (parts / "results.json").exists()
+    # A torn latest checkpoint costs one chunk: the resume falls back to chunk 1 and replays chunk 2.
+    latest = checkpoint.path_for(parts, 2)
+    latest.write_bytes(latest.read_bytes()[:100])
     ippo.main(["--resume", str(parts), "--no-progress"])
+    err = capsys.readouterr().err
+    assert f"warning: {latest} is damaged" in err and "falling back to checkpoint-0001.msgpack" in err
 
     config = ippo.Config(
         num_envs=8,

@@ -1,4 +1,4 @@
-"""Splitting a time-major rollout into shuffled minibatches for the PPO epochs."""
+"""Shuffled minibatches of whole games from a time-major rollout, for the PPO epochs."""
 
 from __future__ import annotations
 

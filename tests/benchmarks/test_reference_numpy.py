@@ -39,7 +39,7 @@ INFO_FIELDS = (
     "demand",
     "final_obs",
 )
-STATE_FIELDS = ("net_inventory", "on_order", "ship_pipe", "order_pipe", "last_order", "period", "history")
+STATE_FIELDS = ("net_inventory", "on_order", "shipment_pipe", "order_pipe", "last_order", "period", "history")
 
 # Every scenario twice: absolute orders with its own fixed leads, and relative
 # ("d+x") orders with random leads (including order lead 0), observation history
@@ -82,11 +82,13 @@ def words_of(keys, num_words):
 def leads_from_words(settings: ReferenceSettings, words: np.ndarray):
     """The env's mapping of a period's words 1.. to shipment and order leads (before clipping)."""
     num_agents = settings.num_agents
-    ship_min, ship_max = np.array(settings.shipment_lead_min), np.array(settings.shipment_lead_max)
+    shipment_min, shipment_max = np.array(settings.shipment_lead_min), np.array(settings.shipment_lead_max)
     order_min, order_max = np.array(settings.order_lead_min), np.array(settings.order_lead_max)
     if words.shape[-1] == 1:  # fixed leads: no draw
-        return ship_min, order_min
-    ship = ship_min + (words[1 : 1 + num_agents] % (ship_max - ship_min + 1).astype(np.uint32)).astype(np.int64)
+        return shipment_min, order_min
+    ship = shipment_min + (words[1 : 1 + num_agents] % (shipment_max - shipment_min + 1).astype(np.uint32)).astype(
+        np.int64
+    )
     order = order_min + (words[1 + num_agents :] % (order_max - order_min + 1).astype(np.uint32)).astype(np.int64)
     return ship, order
 
@@ -129,9 +131,9 @@ def test_jaxbeer_matches_numpy_reference(scenario, overrides):
             demand += [settings.demand_from_word(int(w[0]), p + 1) for p, w in enumerate(words)]
             demand += [0] * (HORIZON + 1 - len(demand))  # the rollout may stop inside an episode
             leads = [leads_from_words(settings, w) for w in words]
-            ship_leads = np.array([s for s, _ in leads] + [settings.shipment_lead_min] * (HORIZON - len(leads)))
+            shipment_leads = np.array([s for s, _ in leads] + [settings.shipment_lead_min] * (HORIZON - len(leads)))
             order_leads = np.array([o for _, o in leads] + [settings.order_lead_min] * (HORIZON - len(leads)))
-            reference_obs = game.reset(demand=demand, shipment_leads=ship_leads, order_leads=order_leads)
+            reference_obs = game.reset(demand=demand, shipment_leads=shipment_leads, order_leads=order_leads)
 
             if start == 0:
                 want_obs, want_state = obs0[game_index], jax.tree.map(lambda x: x[game_index], state0)

@@ -6,42 +6,22 @@ Tiny shapes throughout: four games, a few hundred updates, 16-unit networks.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms import iql, qmix, value_based, vdn
-from algorithms.common import loop
+from algorithms import iql, qmix, registry, value_based, vdn
+from algorithms.common import checkpoint
 from algorithms.common.config import parse_config
 from algorithms.value_based import QMixer, epsilon_greedy, mix, n_step_targets
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--num-envs",
-    "4",
-    "--base-stock-episodes",
-    "4",
-    "--eval-episodes",
-    "8",
-    "--batch-size",
-    "8",
-    "--buffer-size",
-    "256",
-    "--learning-starts",
-    "32",
-    "--hidden-sizes",
-    "16",
-    "--mixer-embed-dim",
-    "8",
-    "--hypernet-hidden",
-    "8",
-    "--no-progress",
-]
+TINY = (
+    "--num-envs 4 --base-stock-episodes 4 --eval-episodes 8 --batch-size 8 --buffer-size 256 "
+    "--learning-starts 32 --hidden-sizes 16 --mixer-embed-dim 8 --hypernet-hidden 8 "
+    "--no-progress"
+).split()
 
 
 @pytest.fixture(autouse=True)
@@ -204,24 +184,12 @@ def test_mixed_team_individual_rewards_and_target_copies():
 SMOKE = TINY + ["--total-timesteps", "480", "--num-chunks", "2", "--num-seeds", "2"]
 
 
-def _cli(module, flags, env):
-    """Run ``python -m algorithms.<module>``; runs of the same program share the compilation cache."""
-    return subprocess.run(
-        [sys.executable, "-m", f"algorithms.{module}", *flags],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-
-
 @pytest.fixture(scope="module")
-def qmix_run(tmp_path_factory, learner_env):
+def qmix_run(tmp_path_factory, run_module):
     """One small QMIX run (2 seeds, 2 chunks) shared by the smoke, evaluate and resume tests."""
     run_dir = tmp_path_factory.mktemp("qmix") / "run"
     flags = SMOKE + ["--no-plots", "--huber-delta", "1.0", "--n-step", "2"]
-    result = _cli("qmix", flags + ["--run-dir", str(run_dir)], learner_env)
+    result = run_module("algorithms.qmix", *flags + ["--run-dir", str(run_dir)])
     return run_dir, flags, result
 
 
@@ -233,7 +201,7 @@ def _check_run(run_dir, result, plots):
     # 120 updates of 4 games: the first episodes (100 periods) end in chunk 2, never averaged before.
     assert lines[0]["episodes"] == 0 and lines[1]["episodes"] == 2 * 4 and lines[1]["episode_team_cost"] > 0
     assert len(lines[-1]["eval_team_cost_per_seed"]) == 2
-    assert (run_dir / "checkpoint.msgpack").is_file() and (run_dir / "results.json").is_file()
+    assert checkpoint.saved_checkpoints(run_dir) and (run_dir / "results.json").is_file()
     assert "all base_stock" in result.stdout
     assert (run_dir / "learning_curve.png").is_file() == plots
 
@@ -245,9 +213,9 @@ def _check_run(run_dir, result, plots):
         ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1"]),
     ],
 )
-def test_cli_smoke(module, flags, tmp_path, learner_env):
+def test_cli_smoke(module, flags, tmp_path, run_module):
     run_dir = tmp_path / module
-    result = _cli(module, SMOKE + flags + ["--run-dir", str(run_dir)], learner_env)
+    result = run_module(f"algorithms.{module}", *SMOKE, *flags, "--run-dir", str(run_dir))
     _check_run(run_dir, result, plots="--no-plots" not in flags)
 
 
@@ -265,17 +233,17 @@ def test_evaluate_cli_reloads_a_value_based_run(qmix_run):
     assert all(np.isfinite(row["team_cost_mean"]) for row in rows)
 
 
-def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, learner_env):
+def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, run_module):
     """Stop after chunk 1, resume, and land bit for bit on the uninterrupted run's state and log."""
     whole, flags, _ = qmix_run
     parts = tmp_path / "parts"
-    first = _cli("qmix", flags + ["--run-dir", str(parts), "--stop-after-chunks", "1"], learner_env)
+    first = run_module("algorithms.qmix", *flags + ["--run-dir", str(parts), "--stop-after-chunks", "1"])
     assert first.returncode == 0, first.stderr[-2000:]
     assert len((parts / "log.jsonl").read_text().splitlines()) == 1
-    second = _cli("qmix", ["--resume", str(parts), "--no-progress"], learner_env)
+    second = run_module("algorithms.qmix", *["--resume", str(parts), "--no-progress"])
     assert second.returncode == 0, second.stderr[-2000:]
-    _, _, _, state_whole = loop.load_run(whole)
-    _, _, _, state_parts = loop.load_run(parts)
+    _, _, _, state_whole = registry.load_run(whole)
+    _, _, _, state_parts = registry.load_run(parts)
     assert len(jax.tree.leaves(state_whole)) == len(jax.tree.leaves(state_parts))
     assert _same(state_whole, state_parts)
     assert int(np.asarray(state_parts.buffer.size)[0]) > 0 and int(np.asarray(state_parts.env_steps)[0]) == 480
@@ -315,8 +283,8 @@ def test_bad_flags_exit_2_with_one_line(module, flags, message, capsys):
         (["--batch-size", "many"], "error: Error parsing --batch-size: invalid literal for int() with base 10: 'many'"),
     ],
 )
-def test_bad_flag_from_the_command_line_exits_2(flags, line, learner_env):
-    result = _cli("qmix", flags, learner_env)
+def test_bad_flag_from_the_command_line_exits_2(flags, line, run_module):
+    result = run_module("algorithms.qmix", *flags)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [line]
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import jaxbeer
 from jaxbeer import policies
+from jaxbeer.env import FINAL_OBS, FINAL_STATE
 
 TRACE = [4, 6, 1, 9, 2, 7, 7, 7]
 
@@ -50,7 +51,7 @@ def test_initial_conditions_fill_the_pipelines():
     obs, state = env.reset(jax.random.key(0), params)
     np.testing.assert_array_equal(state.net_inventory, [5, 5])
     # Echelon 0 receives after 1 period (slot 0 only), echelon 1 after 2 (slots 0, 1).
-    np.testing.assert_array_equal(state.ship_pipe, [[2, 0, 0], [2, 2, 0]])
+    np.testing.assert_array_equal(state.shipment_pipe, [[2, 0, 0], [2, 2, 0]])
     # Retailer's slot 0 is the first demand; the wholesaler's holds the retailer's initial order.
     np.testing.assert_array_equal(state.order_pipe, [[4, 0], [3, 0]])
     # OO = incoming shipments + own outgoing orders in transit.
@@ -65,7 +66,7 @@ def test_classic_scenario_starts_in_sterman_steady_state():
     env, params = jaxbeer.make("classic")
     _, state = env.reset(jax.random.key(0), params)
     np.testing.assert_array_equal(state.net_inventory, [12] * 4)
-    np.testing.assert_array_equal(state.ship_pipe[:, :3], [[4, 4, 0], [4, 4, 0], [4, 4, 0], [4, 4, 4]])
+    np.testing.assert_array_equal(state.shipment_pipe[:, :3], [[4, 4, 0], [4, 4, 0], [4, 4, 0], [4, 4, 4]])
     np.testing.assert_array_equal(state.on_order, [16, 16, 16, 12])
     rollout = jaxbeer.rollout(env, params, policies.pass_through(), jax.random.key(0))
     np.testing.assert_array_equal(rollout["demand"][0, :6], [4, 4, 4, 4, 8, 8])
@@ -98,7 +99,7 @@ def test_hand_worked_periods_with_fixed_leads():
     np.testing.assert_array_equal(outputs[3][5]["filled"], [5, 0])
     # After period 0 the shipment of 3 sits one slot from the retailer; production of 1 two slots away.
     state0 = outputs[0][1]
-    np.testing.assert_array_equal(state0.ship_pipe, [[3, 0, 0], [2, 1, 0]])
+    np.testing.assert_array_equal(state0.shipment_pipe, [[3, 0, 0], [2, 1, 0]])
     np.testing.assert_array_equal(state0.order_pipe, [[6, 0], [6, 0]])
 
 
@@ -116,7 +117,7 @@ def test_zero_order_lead_arrives_the_same_period():
     np.testing.assert_array_equal(info["shipped"], [3, 5])
     np.testing.assert_array_equal(info["net_inventory"], [7, 5])
     # The wholesaler's shipment reaches the retailer next period.
-    np.testing.assert_array_equal(state.ship_pipe[:, 0], [5, 0])
+    np.testing.assert_array_equal(state.shipment_pipe[:, 0], [5, 0])
     np.testing.assert_array_equal(state.on_order, [5, 0])
 
 
@@ -129,6 +130,38 @@ def test_relative_actions_order_arrival_plus_x_and_clip():
     env_abs, params_abs = two_echelon_game(max_order=6)
     np.testing.assert_array_equal(env_abs.action_to_orders(state, jnp.array([-3, 50]), params_abs), [0, 6])
     assert env.action_space(params).low == -2 and env.action_space(params).high == 2
+
+
+def test_order_up_to_actions_top_the_inventory_position_up_to_the_target():
+    env, params = jaxbeer.make("classic", action_mode="order_up_to", max_order=40)
+    _, state = env.reset(jax.random.key(0), params)
+    # Inventory position IL + OO - AO = 12 + 16 - 4 = 24 (manufacturer: 12 + 12 - 4 = 20).
+    np.testing.assert_array_equal(env.action_to_orders(state, jnp.array([30, 24, 10, 99]), params), [6, 0, 0, 20])
+    assert (env.config.num_actions, env.config.action_low, env.config.action_high) == (41, 0, 40)
+    _, _, _, _, _, info = env.step(jax.random.key(1), state, jnp.array([30, 24, 10, 25]), params)
+    np.testing.assert_array_equal(info["orders"], [6, 0, 0, 5])
+    env_abs, _ = jaxbeer.make("classic", max_order=40)
+    assert env.obs_dim == env_abs.obs_dim and env.config.num_actions == env_abs.config.num_actions
+
+
+def test_bad_action_shapes_and_dtypes_raise_at_trace_time_naming_the_action():
+    env, params = jaxbeer.make("basic")
+    _, state = env.reset(jax.random.key(0), params)
+    with pytest.raises(ValueError, match=r"action must have shape \(4,\)"):
+        env.step(jax.random.key(1), state, jnp.zeros(3, jnp.int32), params)
+    with pytest.raises(TypeError, match=r"action must be an integer array int32\[4\], got float32"):
+        jax.jit(env.step)(jax.random.key(1), state, jnp.zeros(4, jnp.float32), params)
+    with pytest.raises(ValueError, match="action must have shape"):
+        env.step_orders(jax.random.key(1), state, jnp.zeros((4, 1), jnp.int32), params)
+
+
+def test_spec_sheet_example_runs():
+    import doctest
+
+    import jaxbeer.env
+
+    failures, tried = doctest.testmod(jaxbeer.env, verbose=False)
+    assert tried > 0 and failures == 0
 
 
 def test_team_reward_and_reward_scale():
@@ -151,8 +184,10 @@ def test_auto_reset_contract():
     _, unreset_state, _, _, _, unreset_info = env.step_env(
         jax.random.fold_in(jax.random.key(0), 4), outputs[3][1], jnp.array([1, 1]), params
     )
-    np.testing.assert_allclose(info["final_obs"], unreset_info["final_obs"])
-    np.testing.assert_allclose(info["final_obs"], env.get_obs(unreset_state, params))
+    np.testing.assert_allclose(info[FINAL_OBS], unreset_info[FINAL_OBS])
+    np.testing.assert_allclose(info[FINAL_OBS], env.get_obs(unreset_state, params))
+    # ... and final_state is the state it ended in, before the reset.
+    chex.assert_trees_all_equal(info[FINAL_STATE], unreset_state)
     assert int(unreset_state.period) == 5
     # The next period is period 0 of the new episode: its demand is the trace's first.
     assert int(outputs[5][5]["demand"]) == TRACE[0]
@@ -183,46 +218,6 @@ def test_determinism_and_fresh_randomness():
     chex.assert_trees_all_equal(a, b)
     assert not np.array_equal(a["demand"], c["demand"])
     assert not np.array_equal(a["demand"][0], a["demand"][1])
-
-
-@pytest.mark.parametrize(
-    "kind, overrides, low, high, mean",
-    [
-        ("uniform", dict(demand_low=0, demand_high=8), 0, 8, 4.0),
-        ("poisson", dict(demand_rate=8.0), 0, 60, 8.0),
-        ("normal", dict(demand_mean=10.0, demand_std=2.0), 0, 30, 10.0),
-        (
-            "seasonal",
-            dict(seasonal_mean=8.0, seasonal_amplitude=4.0, seasonal_period=20.0, seasonal_noise=1.0),
-            0,
-            30,
-            8.0,
-        ),
-    ],
-)
-def test_demand_samplers_have_the_right_support_and_mean(kind, overrides, low, high, mean):
-    env, params = jaxbeer.make("seed-default", demand=kind, horizon=40, **overrides)
-    demand = np.asarray(jaxbeer.rollout(env, params, policies.constant(0), jax.random.key(0), 200)["demand"])
-    assert demand.min() >= low and demand.max() <= high
-    standard_error = demand.std() / np.sqrt(demand.size)
-    assert abs(demand.mean() - mean) < 5 * standard_error + 0.05
-    if kind == "uniform":
-        np.testing.assert_array_equal(np.unique(demand), np.arange(9))
-
-
-def test_seasonal_demand_follows_the_sinusoid():
-    env, params = jaxbeer.make(
-        "seed-default",
-        demand="seasonal",
-        horizon=20,
-        seasonal_mean=10.0,
-        seasonal_amplitude=5.0,
-        seasonal_period=20.0,
-        seasonal_noise=0.0,
-    )
-    demand = np.asarray(jaxbeer.rollout(env, params, policies.constant(0), jax.random.key(0))["demand"][0])
-    expected = np.round(10 + 5 * np.sin(2 * np.pi * np.arange(20) / 20))
-    np.testing.assert_array_equal(demand, expected)
 
 
 # ------------------------------------------------------------- invariants
@@ -281,15 +276,15 @@ def test_units_and_orders_are_conserved(data, seed):
     actions = jnp.asarray(np.random.default_rng(seed).integers(-5, 35, size=(env.config.horizon, 4)), jnp.int32)
     initial, (states, rewards, infos) = _invariant_rollout(params, jax.random.key(seed), actions)
 
-    entered = int(initial.net_inventory.sum() + initial.ship_pipe.sum()) + np.cumsum(infos["orders"][:, -1])
+    entered = int(initial.net_inventory.sum() + initial.shipment_pipe.sum()) + np.cumsum(infos["orders"][:, -1])
     on_hand = np.maximum(np.asarray(states.net_inventory), 0).sum(axis=1)
-    in_transit = np.asarray(states.ship_pipe).sum(axis=(1, 2))
+    in_transit = np.asarray(states.shipment_pipe).sum(axis=(1, 2))
     delivered = np.cumsum(infos["shipped"][:, 0])
     np.testing.assert_array_equal(entered, on_hand + in_transit + delivered)
 
     owed_upstream = np.maximum(-np.asarray(states.net_inventory), 0)[:, 1:]
     orders_in_transit = np.asarray(states.order_pipe).sum(axis=2)[:, 1:]
-    incoming = np.asarray(states.ship_pipe).sum(axis=2)
+    incoming = np.asarray(states.shipment_pipe).sum(axis=2)
     expected_on_order = incoming + np.concatenate(
         [orders_in_transit + owed_upstream, np.zeros((env.config.horizon, 1), int)], axis=1
     )
@@ -309,11 +304,11 @@ def test_random_leads_stay_within_their_range():
     _, state = env.reset(jax.random.key(0), params)
     seen = set()
     for t in range(30):
-        before = state.ship_pipe
+        before = state.shipment_pipe
         orders = jnp.array([0, 0, 0, 5], jnp.int32)
         _, state, _, _, _, _ = env.step_orders(jax.random.key(t), state, orders, params, auto_reset=False)
         # Production of 5 lands 2 or 3 periods out, i.e. slot 1 or 2 after the shift.
-        added = np.asarray(state.ship_pipe[3]) - np.concatenate([np.asarray(before[3, 1:]), [0]])
+        added = np.asarray(state.shipment_pipe[3]) - np.concatenate([np.asarray(before[3, 1:]), [0]])
         (slot,) = np.flatnonzero(added)
         seen.add(int(slot) + 1)
     assert seen == {2, 3}

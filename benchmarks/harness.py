@@ -1,0 +1,128 @@
+"""What every benchmark shares: the machine it ran on, timing of compiled calls, and result files.
+
+Every result JSON records the machine (CPU model, cores, load, jax version,
+device, git revision), because these machines are shared and noisy: compare
+figures taken in one run, and read the load average beside them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from algorithms.common.files import write_atomically
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_revision() -> str | None:
+    """``HEAD`` commit, with ``+dirty`` when the working tree has changes (read-only git calls)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def machine_info() -> dict:
+    device = jax.devices()[0]
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "jax_version": jax.__version__,
+        "jaxlib_version": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
+        "backend": jax.default_backend(),
+        "device": f"{device.platform}:{getattr(device, 'device_kind', str(device))}",
+        "num_devices": jax.device_count(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "git": git_revision(),
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _jaxlib_version() -> str | None:
+    try:
+        import jaxlib
+
+        return jaxlib.__version__
+    except (ImportError, AttributeError):
+        return None
+
+
+def default_output(prefix: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return RESULTS_DIR / f"{prefix}-{jax.default_backend()}-{stamp}.json"
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` (NumPy values allowed) atomically, so an interrupted run keeps the last whole file."""
+    write_atomically(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+# ------------------------------------------------------------------ timing
+def time_calls(run: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds per call of ``run`` (blocked on its result); the first, compiling call is not timed."""
+    jax.block_until_ready(run())
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run())
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def rate_summary(work: float, seconds: Sequence[float]) -> dict:
+    """Median and spread of ``work / seconds`` (e.g. env steps per second)."""
+    rates = np.asarray([work / s for s in seconds])
+    return {
+        "median": float(np.median(rates)),
+        "min": float(rates.min()),
+        "max": float(rates.max()),
+        "spread_pct": float(100.0 * (rates.max() - rates.min()) / np.median(rates)),
+        "seconds": [float(s) for s in seconds],
+    }

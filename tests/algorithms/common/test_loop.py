@@ -1,0 +1,59 @@
+"""The host loop: the NaN stop keeps the last good checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from algorithms.common import checkpoint
+from algorithms.common.config import CommonConfig
+from algorithms.common.game import make_game
+from algorithms.common.loop import Learner, run
+
+
+@dataclasses.dataclass
+class _Config(CommonConfig):
+    learner_kind: ClassVar[str] = "ppo"
+
+
+def test_host_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, learner_env, capsys):
+    config = _Config(
+        num_envs=2,
+        eval_episodes=4,
+        base_stock_episodes=2,
+        run_dir=str(tmp_path),
+        num_chunks=4,
+        progress=False,
+        plots=False,
+    )
+    game = make_game(config)
+
+    def update(state):  # a fake learner whose loss turns NaN at its third update
+        count = state["count"] + 1
+        loss = jnp.where(count >= 3, jnp.nan, 1.0 / count)
+        return {"count": count, "w": state["w"] + 1.0}, {"loss": loss}
+
+    learner = Learner(
+        game=game,
+        init=lambda key: {"count": jnp.int32(0), "w": jnp.zeros(2)},
+        update=update,
+        act=lambda p, obs, key: jnp.zeros(obs.shape[0], jnp.int32),
+        policy_params=lambda s: s["w"],
+        num_updates=4,
+        env_steps_per_update=1,
+    )
+    with pytest.raises(SystemExit) as stop:
+        run(config, learner, "fake")
+    assert stop.value.code == 1
+    assert "non-finite loss in chunk 3" in capsys.readouterr().err
+    state, host = checkpoint.load(
+        tmp_path, jax.eval_shape(jax.vmap(learner.init), jax.random.split(jax.random.PRNGKey(0), 1))
+    )
+    assert host["chunk"] == 2 and int(state["count"][0]) == 2
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["chunk"] for line in lines] == [1, 2, 3] and "stopped" in lines[-1]

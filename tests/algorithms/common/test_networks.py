@@ -1,0 +1,66 @@
+"""Networks: per-echelon parameters, the orthogonal initialiser and the LAPACK deadlock guard."""
+
+from __future__ import annotations
+
+import re
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, orthogonal, with_agent_id
+
+
+def test_agent_network_without_sharing_keeps_echelons_apart():
+    network = AgentNetwork(ValueHead((8,)), num_agents=3, share=False)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 3, 4))
+    params = network.init(jax.random.PRNGKey(1), x[0])
+    out = network.apply(params, x)
+    assert out.shape == (5, 3)
+    moved = network.apply(params, x.at[:, 2].add(10.0))
+    np.testing.assert_allclose(out[:, :2], moved[:, :2])
+    assert not np.allclose(out[:, 2], moved[:, 2])
+    # The same input gives different values per echelon: separate parameters.
+    same = network.apply(params, jnp.broadcast_to(x[:, :1], x.shape))
+    assert not np.allclose(same[:, 0], same[:, 1])
+
+
+def test_orthogonal_init_matches_flax_bit_for_bit_under_nested_vmap():
+    keys = jax.random.split(jax.random.PRNGKey(2), 6).reshape(2, 3, 2)
+    for shape in [(5, 16), (16, 16), (16, 3)]:
+        ours = jax.jit(jax.vmap(jax.vmap(lambda k: orthogonal(0.5)(k, shape, jnp.float32))))(keys)
+        flax_draws = jax.jit(jax.vmap(jax.vmap(lambda k: nn.initializers.orthogonal(0.5)(k, shape, jnp.float32))))(keys)
+        np.testing.assert_array_equal(ours, flax_draws)
+    single = orthogonal(2.0)(keys[0, 0], (4, 6))
+    assert single.dtype == jnp.float32
+    np.testing.assert_array_equal(single, nn.initializers.orthogonal(2.0)(keys[0, 0], (4, 6), jnp.float32))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks XLA:CPU's LAPACK custom calls")
+def test_vmapped_init_compiles_to_unbatched_lapack_calls_only():
+    """A batched LAPACK call parks an XLA pool thread until its pieces finish; two at once
+    deadlock a 2-core machine (see ``networks.orthogonal``). Seeds x echelons of actor and
+    critic init must therefore compile to one-matrix calls."""
+    actor = AgentNetwork(PolicyHead((16, 16), 5), num_agents=4, share=False)
+    critic = AgentNetwork(ValueHead((16,)), num_agents=4, share=False)
+    sample = jnp.zeros((4, 6))
+
+    def init(key):
+        actor_key, critic_key = jax.random.split(key)
+        return actor.init(actor_key, sample), critic.init(critic_key, sample)
+
+    program = jax.jit(jax.vmap(init)).lower(jax.random.split(jax.random.PRNGKey(0), 3)).compile().as_text()
+    lapack_calls = [line for line in program.splitlines() if 'custom_call_target="lapack_' in line]
+    # Five orthogonal kernels (three in the actor, two in the critic), each a QR and Q's product.
+    assert len(lapack_calls) == 10, lapack_calls
+    for call in lapack_calls:
+        ranks = [len(dims.split(",")) for dims in re.findall(r"\b[a-z]+\d*\[([\d,]+)\]", call)]
+        assert ranks and max(ranks) <= 2, call
+
+
+def test_with_agent_id_appends_one_hot():
+    out = with_agent_id(jnp.zeros((2, 3, 4)))
+    assert out.shape == (2, 3, 7)
+    np.testing.assert_allclose(out[1, :, 4:], np.eye(3))
