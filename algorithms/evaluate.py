@@ -25,6 +25,8 @@ from algorithms.common.files import write_json
 
 @dataclasses.dataclass
 class Args:
+    """Flags of ``python -m algorithms.evaluate``."""
+
     run: str
     """Run directory (holds config.json and its checkpoints)."""
     episodes: int = 1000
@@ -60,9 +62,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
     key = jax.random.PRNGKey(args.seed)
-    rows = evaluation.cost_table(
-        game.env, game.params, game.team, learner.act, policy_params, key, args.episodes, num_seeds=config.num_seeds
-    )
+    rows = evaluation.cost_table(game, learner.act, policy_params, key, args.episodes, num_seeds=config.num_seeds)
     rows[config.num_seeds : config.num_seeds] = best_policy_rows(args.run, learner, config, key, args.episodes)
     print(
         f"{saved['algorithm']} on {config.scenario}, team {','.join(game.team.kinds)}, "

@@ -12,30 +12,22 @@ actor sees only its own observation. The critic input is a parameter of
 Heuristic echelons of a mixed team play inside the same rollout and are
 masked out of the loss.
 
-Defaults, chosen by measurement on ``basic`` with all four echelons learning:
+Defaults, chosen by measurement on ``basic`` with all four echelons learning
+(the figures are in ``docs/performance.md``, "Why IPPO's defaults"):
 
 * ``--action-mode order_up_to`` (action = target inventory position). With the
-  study's d+x rule (``relative``) and short rollouts (8-20 periods), or with
-  ``absolute`` orders, the team collapsed into a dead chain: upstream echelons
-  first learn to cut their own holding cost, then nothing ships and the
-  retailer's backlog grows (team cost ~10070, worse than random play). A
-  Monte-Carlo check shows that near random or pass-through play ordering less
-  really is better for an upstream echelon, so that is the true local
-  gradient. With the settings below d+x no longer collapses, but its greedy
-  policy is pass-through (x = 0, team cost 2959) while the sampled policy
-  reaches ~1300: the few +x draws that build stock never become the mode.
-* ``--num-steps 64``: orders take effect 4-16 periods later; with 8-step
-  rollouts the credit rests on a critic that cannot see it yet and the policy
-  drifts the wrong way.
+  study's d+x rule and short rollouts, or with absolute orders, the team
+  collapsed into a dead chain: upstream echelons first learn to cut their own
+  holding cost (near random play that really is their local gradient), then
+  nothing ships. With d+x and the settings below the greedy policy stays at
+  pass-through: the few +x draws that build stock never become the mode.
+* ``--num-steps 64``: orders take effect 4-16 periods later; with short
+  rollouts the credit rests on a critic that cannot see it yet.
 * separate networks per echelon (``--share-params`` gives one shared network
-  with an agent-id one-hot; it reached a greedy team cost of 1628 against 744
-  without sharing, base-stock 657, same budget).
-* games start at staggered periods (``team.reset(stagger=True)``), otherwise
-  every update sees the same few periods of the episode.
-* ``--total-timesteps 32_000_000``: on ``basic`` the greedy team reaches 709.6
-  (+8.7% over base-stock 652.9, 1000 fresh episodes, about 5 minutes on 2 CPU
-  cores) against 776.9 (+19%) after 16M steps; the chunk evaluations were
-  still falling at 16M.
+  with an agent-id one-hot, which learned a clearly worse team).
+* games start at staggered periods (``vector_env.reset(stagger=True)``),
+  otherwise every update sees the same few periods of the episode.
+* ``--total-timesteps 32_000_000``: the chunk evaluations were still falling at 16M.
 """
 
 from __future__ import annotations
@@ -51,9 +43,7 @@ from algorithms.common import metrics, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.gae import gae
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner
-from algorithms.common.loop import main as loop_main
-from algorithms.common.loop import make_train as train_from_learner
+from algorithms.common.loop import Learner, entry_points
 from algorithms.common.minibatches import minibatches_over_games
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, categorical, symlog, with_agent_id
 
@@ -65,12 +55,21 @@ class Config(CommonConfig):
     """IPPO on the beer game; every flag of the shared loop plus the PPO hyperparameters."""
 
     learner_kind: ClassVar[str] = "ppo"
+    """The ``--agents`` kind of IPPO's (and MAPPO's) learning echelons."""
 
     # Defaults chosen by measurement on basic (see the module docstring and benchmarks/).
     action_mode: str = "order_up_to"
+    """How a learner's action becomes an order: relative (arriving order + x), absolute (the order itself) or
+    order_up_to (order up to a target inventory position); order_up_to by default because with absolute orders
+    the team collapsed into a chain that ships nothing, and relative's greedy policy stayed at pass-through."""
     share_params: bool = False
+    """One network for all learning echelons (with an agent-id one-hot) instead of one per echelon; off by default
+    because separate networks reached a clearly lower greedy team cost on the same budget."""
     total_timesteps: int = 32_000_000
+    """Env steps (periods of one game) per seed, rounded down to whole updates; 32M because the chunk evaluations
+    were still falling at 16M."""
     hidden_sizes: tuple[int, ...] = (64,)
+    """Widths of the tanh MLP torso of the actor and of the critic."""
     num_steps: int = 64
     """Periods each game advances per update. Orders arrive 4-16 periods after they are placed,
     so short windows leave the credit to a critic that cannot yet see it."""
@@ -79,11 +78,15 @@ class Config(CommonConfig):
     num_minibatches: int = 16
     """Minibatches per epoch; the games are split among them, so num_envs must be divisible by it."""
     lr: float = 1e-3
+    """Adam learning rate (that of the first update with --anneal-lr)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
     gae_lambda: float = 0.95
+    """GAE lambda: 0 leans the advantages on the critic (bias), 1 on the sampled returns (variance)."""
     clip_eps: float = 0.2
+    """PPO clip range of the new-to-old probability ratio."""
     ent_coef: float = 0.01
+    """Entropy bonus coefficient at the first update."""
     ent_coef_end: float = 0.0
     """Entropy coefficient at the last update (linear schedule from ent_coef); a sharp final policy
     makes the greedy one behave like the one trained."""
@@ -91,9 +94,13 @@ class Config(CommonConfig):
     """Relative mode: initial logit bonus of x = 0 (order what arrived), so learning starts near
     pass-through instead of uniformly random orders; 0 starts uniform. Used only with --action-mode relative."""
     vf_coef: float = 0.5
+    """Weight of the value loss beside the policy loss; one optimiser steps actor and critic together."""
     max_grad_norm: float = 0.5
+    """Global gradient-norm clip before each Adam step."""
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the flag; the games must split evenly into minibatches and the budget
+        must cover one update."""
         super().validate()
         for name in ("num_steps", "update_epochs", "num_minibatches"):
             check_int_flag(name, getattr(self, name), 1)
@@ -131,6 +138,8 @@ class TrainState(NamedTuple):
 
 
 class Transition(NamedTuple):
+    """One period of every game, as the rollout keeps it for GAE and the loss."""
+
     obs: jax.Array  # [E, A, F]
     critic_features: jax.Array  # what the critic sees before the step
     final_critic_features: jax.Array  # ... and after it, before any reset (bootstrap)
@@ -157,6 +166,7 @@ def local_critic(config: CommonConfig) -> Critic:
 
 
 def make_learner(config: Config, critic: Critic | None = None) -> Learner:
+    """IPPO's update for ``config``; ``critic`` defaults to the local one, MAPPO passes a centralised one."""
     game = make_game(config)
     env, env_params, team = game.env, game.params, game.team
     critic = critic or local_critic(config)
@@ -310,14 +320,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
     )
 
 
-def make_train(config: Config):
-    """``train(key) -> (final TrainState, per-update metrics)``, pure and jittable."""
-    return train_from_learner(make_learner(config))
-
-
-def main(argv=None):
-    return loop_main(Config, make_learner, NAME, argv, description=__doc__.splitlines()[0])
-
+make_train, main = entry_points(Config, make_learner, NAME, __doc__.splitlines()[0])
 
 if __name__ == "__main__":
     main()

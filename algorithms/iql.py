@@ -10,13 +10,10 @@ mixer: the value-based core of ``algorithms/value_based.py`` with
 ``mixer = "none"``.
 """
 
-from algorithms import value_based
+from algorithms.value_based import make_learner, variant
 
-NAME = "iql"
-Config, main = value_based.variant(
-    NAME, mixer="none", doc="IQL on the beer game: independent double DQN per echelon, shared parameters by default."
-)
-make_learner, make_train = value_based.make_learner, value_based.make_train
+__all__ = ["NAME", "Config", "make_learner", "make_train", "main"]
+NAME, Config, make_train, main = variant("iql", mixer="none", doc=__doc__)
 
 if __name__ == "__main__":
     main()

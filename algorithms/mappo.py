@@ -19,9 +19,7 @@ import jax.numpy as jnp
 
 from algorithms import ippo
 from algorithms.common.game import make_env
-from algorithms.common.loop import Learner
-from algorithms.common.loop import main as loop_main
-from algorithms.common.loop import make_train as train_from_learner
+from algorithms.common.loop import Learner, entry_points
 from algorithms.common.networks import symlog
 
 NAME = "mappo"
@@ -54,18 +52,12 @@ def centralised_critic(num_agents: int, use_symlog: bool = True) -> ippo.Critic:
 
 
 def make_learner(config: Config) -> Learner:
+    """IPPO's learner with the centralised critic."""
     env, _ = make_env(config)  # only for the number of echelons
     return ippo.make_learner(config, critic=centralised_critic(env.num_agents, config.symlog_obs))
 
 
-def make_train(config: Config):
-    """``train(key) -> (final TrainState, per-update metrics)``, pure and jittable."""
-    return train_from_learner(make_learner(config))
-
-
-def main(argv=None):
-    return loop_main(Config, make_learner, NAME, argv, description=__doc__.splitlines()[0])
-
+make_train, main = entry_points(Config, make_learner, NAME, __doc__.splitlines()[0])
 
 if __name__ == "__main__":
     main()

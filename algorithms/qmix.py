@@ -10,13 +10,10 @@ action stays greedy for the team. The value-based core of
 ``algorithms/value_based.py`` with ``mixer = "qmix"``.
 """
 
-from algorithms import value_based
+from algorithms.value_based import make_learner, variant
 
-NAME = "qmix"
-Config, main = value_based.variant(
-    NAME, mixer="qmix", doc="QMIX on the beer game: a state-conditioned monotonic mixer of the echelons' Q-values."
-)
-make_learner, make_train = value_based.make_learner, value_based.make_train
+__all__ = ["NAME", "Config", "make_learner", "make_train", "main"]
+NAME, Config, make_train, main = variant("qmix", mixer="qmix", doc=__doc__)
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,7 @@ enter the loss and the mixer, and the team reward covers the whole chain.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any, Callable, ClassVar, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -47,9 +46,7 @@ import optax
 from algorithms.common import metrics, replay, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner
-from algorithms.common.loop import main as loop_main
-from algorithms.common.loop import make_train as train_from_learner
+from algorithms.common.loop import Learner, entry_points
 from algorithms.common.networks import AgentNetwork, QHead, with_agent_id
 
 MIXERS = ("none", "vdn", "qmix")
@@ -61,7 +58,9 @@ class ValueBasedConfig(CommonConfig):
     """Every flag of the shared loop plus the Q-learning hyperparameters."""
 
     learner_kind: ClassVar[str] = "iql"
-    mixer: ClassVar[str] = "none"  # fixed by the entry point, not a flag
+    """The ``--agents`` kind of the learning echelons; ``variant`` sets each entry point's own."""
+    mixer: ClassVar[str] = "none"
+    """none (IQL), vdn or qmix: what is regressed; fixed by the entry point, not a flag."""
 
     num_envs: int = 16
     """Parallel games per seed; each update advances every game one period."""
@@ -71,9 +70,11 @@ class ValueBasedConfig(CommonConfig):
     """Discount. Lower than PPO's 0.99: an order's effect is felt within about ten periods, and a shorter
     horizon keeps the small gaps between actions' values above the Q-network's error."""
     lr: float = 5e-4
+    """Adam learning rate of the Q-network and the QMIX mixer (that of the first gradient step with --anneal-lr)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run (steadies the final greedy policy)."""
     max_grad_norm: float = 10.0
+    """Global gradient-norm clip before each Adam step."""
     batch_size: int = 256
     """Transitions (or n-step windows) per gradient step."""
     gradient_steps: int = 1
@@ -89,7 +90,9 @@ class ValueBasedConfig(CommonConfig):
     n_step: int = 3
     """Steps of reward before the bootstrap (1: one-step Q-learning)."""
     epsilon_start: float = 1.0
+    """Probability of a uniform random action at the first step."""
     epsilon_end: float = 0.05
+    """Probability of a uniform random action once the decay is over, kept to the end of the run."""
     epsilon_decay_fraction: float = 0.3
     """Fraction of total_timesteps over which epsilon decays linearly from start to end."""
     huber_delta: float = 0.0
@@ -100,6 +103,8 @@ class ValueBasedConfig(CommonConfig):
     """QMIX: hidden width of the hypernetworks that produce the mixing weights."""
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the flag; the buffer must hold an n-step window of every game, and a
+        mixer needs the team reward."""
         super().validate()
         if self.mixer not in MIXERS:
             raise ConfigError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
@@ -237,6 +242,8 @@ class TrainState(NamedTuple):
 
 
 def make_learner(config: ValueBasedConfig) -> Learner:
+    """The update for ``config``: every game takes one epsilon-greedy step into the replay buffer, then, once
+    the buffer is warm, ``gradient_steps`` TD steps through the config's mixer."""
     game = make_game(config)
     env, env_params, team = game.env, game.params, game.team
     mixer = config.mixer
@@ -416,25 +423,13 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     )
 
 
-def make_train(config: ValueBasedConfig):
-    """``train(key) -> (final TrainState, per-update metrics)``, pure and jittable."""
-    return train_from_learner(make_learner(config))
-
-
-def variant(name: str, mixer: str, doc: str) -> tuple[type[ValueBasedConfig], Callable]:
-    """``(Config, main)`` of the entry point ``python -m algorithms.<name>``: the core with one mixer.
-
-    ``name`` is also the ``--agents`` kind of its learning echelons.
-    """
+def variant(name: str, mixer: str, doc: str) -> tuple[str, type[ValueBasedConfig], Callable, Callable]:
+    """``(NAME, Config, make_train, main)`` of the entry point ``python -m algorithms.<name>``: the core with
+    one mixer. ``name`` is also the ``--agents`` kind of its learning echelons; ``doc`` is the module's
+    docstring, whose first line becomes the CLI's description."""
     if mixer not in MIXERS:
         raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
-    config_cls = type(
-        "Config",
-        (ValueBasedConfig,),
-        {"learner_kind": name, "mixer": mixer, "__doc__": doc, "__module__": f"algorithms.{name}"},
-    )
-
-    def main(argv: Sequence[str] | None = None) -> Path:
-        return loop_main(config_cls, make_learner, name, argv, description=doc)
-
-    return config_cls, main
+    summary = doc.strip().splitlines()[0]
+    namespace = {"learner_kind": name, "mixer": mixer, "__doc__": summary, "__module__": __name__}
+    config_cls = type("Config", (ValueBasedConfig,), namespace)
+    return (name, config_cls, *entry_points(config_cls, make_learner, name, summary))

@@ -8,13 +8,10 @@ target is shared. The value-based core of ``algorithms/value_based.py`` with
 ``mixer = "vdn"``.
 """
 
-from algorithms import value_based
+from algorithms.value_based import make_learner, variant
 
-NAME = "vdn"
-Config, main = value_based.variant(
-    NAME, mixer="vdn", doc="VDN on the beer game: the sum of the echelons' Q-values regressed on the team reward."
-)
-make_learner, make_train = value_based.make_learner, value_based.make_train
+__all__ = ["NAME", "Config", "make_learner", "make_train", "main"]
+NAME, Config, make_train, main = variant("vdn", mixer="vdn", doc=__doc__)
 
 if __name__ == "__main__":
     main()

@@ -127,7 +127,7 @@ def make_rollout(
     policy: str,
     levels: np.ndarray | None = None,
     harness_rng: str = "fused",
-):
+) -> jax.stages.Wrapped:
     """A jitted ``run(key, state, obs) -> (state, obs, reward)`` over ``steps`` periods of ``num_games`` games."""
     cfg = env.config
     # Keys are key-major, [2, num_games], so each key word is one contiguous
@@ -248,8 +248,8 @@ def profile_ops(compiled_hlo: str, call: Callable[[], object]) -> dict:
 
 
 def measure(
-    env,
-    params,
+    env: jaxbeer.BeerGame,
+    params: jaxbeer.EnvParams,
     num_games: int,
     steps: int,
     repeats: int,
@@ -259,6 +259,8 @@ def measure(
     harness_rng: str = "fused",
     profile: bool = False,
 ) -> dict:
+    """One table row: env steps/s of ``num_games`` games under ``policy`` and, with ``profile``, where the time
+    went."""
     reset_key, run_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_games), params)
     run = make_rollout(env, params, num_games, steps, policy, levels, harness_rng)
@@ -279,6 +281,8 @@ def measure(
 # --------------------------------------------------------------------- main
 @dataclasses.dataclass
 class Args:
+    """Flags of ``python -m benchmarks.env_throughput``."""
+
     num_games: tuple[int, ...] = DEFAULT_NUM_GAMES
     """Batch sizes (games stepped at once by one vmapped step)."""
     scenario: str = "seed-default"
@@ -292,12 +296,14 @@ class Args:
     harness_rng: str = "fused"
     """fused (threefry counter stream in plain ops) or jax (jax.random.split/bits)."""
     seed: int = 0
+    """Root of the keys of the starting states, of every game's demand and leads, and of the random actions."""
     profile: bool = False
     """Also trace one call per configuration and report the time per compiled XLA op."""
     out: str = ""
     """JSON path; empty: benchmarks/results/env_throughput-<backend>-<time>.json."""
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the flag and what it allows."""
         if not self.num_games:
             raise ConfigError("--num-games needs at least one value")
         for value in self.num_games:
@@ -324,6 +330,7 @@ def parse_args(argv: Sequence[str] | None) -> Args:
 
 
 def print_table(rows: list[dict]) -> None:
+    """One line per (policy, game count); the spread shows how far to trust the median on a shared machine."""
     print(f"{'policy':<11} {'games':>7} {'median steps/s':>16} {'min':>12} {'max':>12} {'spread':>7}")
     for row in rows:
         rate = row["env_steps_per_s"]
@@ -334,6 +341,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    """Measure every policy at every game count, print the table and write the JSON, whose payload it returns."""
     args = parse_args(argv)
     env, params = jaxbeer.make(args.scenario)
     levels = default_levels(env, params, args.scenario)
@@ -376,9 +384,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "results": rows,
     }
     out = Path(args.out) if args.out else harness.default_output("env_throughput")
-    harness.write_json(out, payload)
     print_table(rows)
-    print(f"wrote {out}")
+    harness.write_result(out, payload)
     return payload
 
 

@@ -26,6 +26,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` reports where there is none."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -56,6 +57,7 @@ def git_revision() -> str | None:
 
 
 def machine_info() -> dict:
+    """What a figure depends on besides the code: hardware, load, software versions, XLA flags, git revision."""
     device = jax.devices()[0]
     return {
         "cpu_model": cpu_model(),
@@ -85,6 +87,7 @@ def _jaxlib_version() -> str | None:
 
 
 def default_output(prefix: str) -> Path:
+    """``benchmarks/results/<prefix>-<backend>-<time>.json``, so a run never overwrites an earlier one."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return RESULTS_DIR / f"{prefix}-{jax.default_backend()}-{stamp}.json"
 
@@ -92,6 +95,13 @@ def default_output(prefix: str) -> Path:
 def write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` (NumPy values allowed) atomically, so an interrupted run keeps the last whole file."""
     write_atomically(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def write_result(path: Path, payload: dict) -> Path:
+    """``write_json`` of a finished result, with the line that says where it went."""
+    write_json(path, payload)
+    print(f"wrote {path}")
+    return path
 
 
 def _json_default(value):

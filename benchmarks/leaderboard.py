@@ -42,7 +42,7 @@ import numpy as np
 
 from algorithms import registry
 from algorithms.common import loop
-from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error
+from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
 from algorithms.common.files import write_json
 from benchmarks import harness
 
@@ -53,20 +53,30 @@ SETTINGS = ("all learning", "learned retailer + sterman")
 
 @dataclasses.dataclass
 class LeaderboardArgs:
+    """Flags of ``python -m benchmarks.leaderboard``."""
+
     budget_minutes: float = 60.0
     """Total training wall-clock time over all cells (compile and evaluation come on top)."""
     algorithms: tuple[str, ...] = ALGORITHMS
+    """Registered learners to rank."""
     scenarios: tuple[str, ...] = SCENARIOS
+    """jaxbeer scenarios of the cells; the throughput probes run on the first."""
     settings: tuple[str, ...] = SETTINGS
+    """Team settings to run: every echelon learning and/or a learned retailer with Sterman co-players."""
     num_seeds: int = 4
+    """Seeds trained at once per cell (vmapped); the table gives their mean and its standard error."""
     num_envs: int = 0
     """Games per seed for every algorithm; 0 keeps each algorithm's default."""
     eval_episodes: int = 1000
+    """Fresh episodes that score every team of a cell, the same episodes for all."""
     seed: int = 0
+    """Seed of every cell's run (training and evaluation keys)."""
     quick: bool = False
     """Tiny smoke version: basic only, 64 games, two updates per cell, 50 evaluation episodes."""
     out_dir: Path = Path("benchmarks/results")
+    """Where leaderboard.md, .json and .png go (leaderboard-quick.* with --quick)."""
     runs_dir: Path = Path("runs/leaderboard")
+    """Parent of the run directory of every cell and throughput probe."""
     resume: bool = False
     """Keep the finished cells of the JSON in ``--out-dir`` when it was written with the same settings."""
     report_only: bool = False
@@ -74,6 +84,7 @@ class LeaderboardArgs:
 
 
 def validate(args: LeaderboardArgs) -> None:
+    """Raise ``ConfigError`` naming the flag and what it allows."""
     if not args.budget_minutes > 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
     for name, given, allowed in (
@@ -90,7 +101,8 @@ def validate(args: LeaderboardArgs) -> None:
 
 def cell_config(
     args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, total_timesteps: int, run_dir: Path
-):
+) -> tuple[registry.Algorithm, Any]:
+    """The algorithm and its config for one cell, with the leaderboard's seeds, evaluation and step budget."""
     module = registry.get(algorithm)
     kind = module.config.learner_kind
     agents = "" if setting == "all learning" else f"{kind},sterman,sterman,sterman"
@@ -146,6 +158,7 @@ def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
 def run_cell(
     args: LeaderboardArgs, algorithm: str, scenario: str, setting: str, steps_per_s: float, cell_seconds: float
 ) -> dict[str, Any]:
+    """Train and evaluate one cell for its share of the budget; its row of the table and the JSON."""
     run_dir = args.runs_dir / f"{algorithm}-{scenario}-{setting.replace(' ', '-').replace('+', 'and')}"
     module, config = cell_config(args, algorithm, scenario, setting, 10**9, run_dir)
     per_update = one_update_timesteps(module, config)
@@ -209,6 +222,7 @@ def resumable(json_path: Path, saved_args: dict[str, Any]) -> tuple[dict[tuple, 
 
 
 def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: float, total_cells: int) -> str:
+    """The leaderboard table of the finished cells, after a paragraph on how they were run."""
     partial = len(rows) < total_cells
     lines = [
         "# Leaderboard" + (f" (partial: {len(rows)} of {total_cells} cells)" if partial else ""),
@@ -245,6 +259,7 @@ def markdown(rows: list[dict[str, Any]], args: LeaderboardArgs, cell_seconds: fl
 
 
 def bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
+    """Each cell's gap to optimised base-stock, one bar per algorithm, grouped by scenario and setting."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,8 +293,7 @@ def bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from algorithms.common.config import parse_flags
-
+    """Run, resume or (``--report-only``) redraw the leaderboard; exit 2 with one line on bad input."""
     args = parse_flags(LeaderboardArgs, list(sys.argv[1:] if argv is None else argv))
     if args.quick:
         args = dataclasses.replace(args, scenarios=("basic",), num_envs=64, eval_episodes=50, num_seeds=4)

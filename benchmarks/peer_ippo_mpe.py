@@ -33,18 +33,32 @@ ENV_NAME = "MPE_simple_spread_v3"
 
 @dataclasses.dataclass(frozen=True)
 class PeerSettings:
+    """The peer's PPO settings, named as in ``algorithms.ippo.Config`` so ``like_ippo`` can copy them across."""
+
     num_envs: int
+    """Parallel MPE games."""
     num_steps: int
+    """Periods each game advances per update."""
     update_epochs: int
+    """Passes over each rollout."""
     num_minibatches: int
+    """Minibatches per epoch; the games are split among them, as in IPPO."""
     hidden_sizes: tuple[int, ...]
+    """Widths of the tanh MLP torso of the actor and of the critic."""
     lr: float
+    """Adam learning rate, held constant."""
     gamma: float
+    """Discount factor."""
     gae_lambda: float
+    """GAE lambda."""
     clip_eps: float
+    """PPO clip range of the new-to-old probability ratio."""
     ent_coef: float
+    """Entropy bonus coefficient, held constant."""
     vf_coef: float
+    """Weight of the value loss beside the policy loss."""
     max_grad_norm: float
+    """Global gradient-norm clip before each Adam step."""
 
     @classmethod
     def like_ippo(cls, num_envs: int) -> "PeerSettings":
@@ -54,6 +68,8 @@ class PeerSettings:
 
 
 class PeerState(NamedTuple):
+    """What the peer carries from update to update."""
+
     params: dict
     opt_state: Any
     env_state: Any
@@ -62,6 +78,8 @@ class PeerState(NamedTuple):
 
 
 class PeerLearner(NamedTuple):
+    """The part of ``algorithms.common.loop.Learner`` that ``benchmarks.throughput.time_updates`` needs."""
+
     init: Any  # key -> PeerState
     update: Any  # PeerState -> (PeerState, metrics)
     env_steps_per_update: int
@@ -69,6 +87,7 @@ class PeerLearner(NamedTuple):
 
 
 def make_learner(settings: PeerSettings, env_name: str = ENV_NAME) -> PeerLearner:
+    """IPPO in the shape of JaxMARL's baseline on ``env_name``; raises ImportError without ``jaxmarl``."""
     import jaxmarl  # optional extra: an ImportError here tells the caller to skip this peer
 
     env = jaxmarl.make(env_name)

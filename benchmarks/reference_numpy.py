@@ -25,9 +25,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # the reference itself does not import JAX
+    from jaxbeer.env import BeerGame
+    from jaxbeer.params import EnvParams
 
 NUM_BASE_FEATURES = 7
 
@@ -79,52 +83,28 @@ class ReferenceSettings:
 
     @property
     def num_agents(self) -> int:
+        """Echelons in the chain, one per holding cost."""
         return len(self.holding_cost)
 
     @classmethod
-    def from_jaxbeer(cls, env, params) -> "ReferenceSettings":
-        """The settings of a ``jaxbeer`` game (``env, params = jaxbeer.make(...)``)."""
-        cfg = env.config
-
-        def ints(x):
-            return [int(v) for v in np.asarray(x).ravel()]
-
-        def floats(x):
-            return [float(np.float32(v)) for v in np.asarray(x).ravel()]
-
-        kind = cfg.demand_kind
-        return cls(
-            holding_cost=floats(params.holding_cost),
-            backlog_cost=floats(params.backlog_cost),
-            shipment_lead_min=ints(params.shipment_lead_min),
-            shipment_lead_max=ints(params.shipment_lead_max),
-            order_lead_min=ints(params.order_lead_min),
-            order_lead_max=ints(params.order_lead_max),
-            initial_inventory=ints(params.initial_inventory),
-            initial_order=ints(params.initial_order),
-            initial_shipment=ints(params.initial_shipment),
-            horizon=cfg.horizon,
-            action_mode=cfg.action_mode,
-            max_order=cfg.max_order,
-            x_low=cfg.x_low,
-            x_high=cfg.x_high,
-            obs_history=cfg.obs_history,
-            team_reward=cfg.team_reward,
-            reward_scale=float(params.reward_scale),
-            obs_scale=float(params.obs_scale),
-            demand_kind=kind if kind in ("classic", "trace", "seasonal") else "table",
-            demand_thresholds=ints(params.demand_thresholds),
-            demand_offset=int(params.demand_offset),
-            classic_low=int(params.classic_low),
-            classic_high=int(params.classic_high),
-            classic_switch=int(params.classic_switch),
-            seasonal_mean=float(params.seasonal_mean),
-            seasonal_amplitude=float(params.seasonal_amplitude),
-            seasonal_period=float(params.seasonal_period),
-            demand_trace=ints(params.demand_trace),
-            shipment_buffer=cfg.shipment_buffer,
-            order_buffer=cfg.order_buffer,
-        )
+    def from_jaxbeer(cls, env: BeerGame, params: EnvParams) -> "ReferenceSettings":
+        """The settings of a ``jaxbeer`` game (``env, params = jaxbeer.make(...)``): every field by its
+        own name from the env's static config or its params, as plain Python numbers."""
+        convert = {
+            "list[int]": lambda x: [int(v) for v in np.asarray(x).ravel()],
+            "list[float]": lambda x: [float(np.float32(v)) for v in np.asarray(x).ravel()],
+            "int": int,
+            "float": float,
+            "bool": bool,
+            "str": str,
+        }
+        values = {}
+        for field in dataclasses.fields(cls):
+            source = params if hasattr(params, field.name) else env.config
+            values[field.name] = convert[field.type](getattr(source, field.name))
+        kind = env.config.demand_kind
+        values["demand_kind"] = kind if kind in ("classic", "trace", "seasonal") else "table"
+        return cls(**values)
 
     def demand_from_word(self, word: int, period: int) -> int:
         """Customer demand of ``period`` from one uniform 32-bit ``word`` (jaxbeer's mapping)."""
@@ -162,7 +142,12 @@ class ReferenceBeerGame:
         return [lo if lo == hi else int(self.rng.integers(lo, hi + 1)) for lo, hi in zip(low, high)]
 
     # ----------------------------------------------------------------- reset
-    def reset(self, demand: Sequence[int] | None = None, shipment_leads=None, order_leads=None) -> np.ndarray:
+    def reset(
+        self,
+        demand: Sequence[int] | None = None,
+        shipment_leads: Sequence[Sequence[int]] | np.ndarray | None = None,
+        order_leads: Sequence[Sequence[int]] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Start an episode. ``demand``: ``d_0 .. d_horizon`` (length >= horizon + 1);
         ``shipment_leads[t]``/``order_leads[t]``: the leads drawn in period t."""
         s, num_agents = self.s, self.num_agents
@@ -217,6 +202,7 @@ class ReferenceBeerGame:
 
     # ------------------------------------------------------------------ step
     def orders_from_action(self, action: Sequence[int]) -> list[int]:
+        """Order quantities from actions (absolute, or the d+x rule), clipped as jaxbeer clips them."""
         s = self.s
         if s.action_mode == "absolute":
             orders = [int(a) for a in action]
@@ -224,7 +210,8 @@ class ReferenceBeerGame:
             orders = [self.order_pipe[k][0] + min(max(int(a), s.x_low), s.x_high) for k, a in enumerate(action)]
         return [min(max(q, 0), s.max_order) for q in orders]
 
-    def step(self, action: Sequence[int]):
+    def step(self, action: Sequence[int]) -> tuple[np.ndarray, np.ndarray, bool, bool, dict[str, Any]]:
+        """One period: ``(obs, reward, terminated, truncated, info)``; never terminated, as in jaxbeer."""
         s, num_agents = self.s, self.num_agents
         shipment_lead, order_lead = self._leads()
         demand = self.order_pipe[0][0]
@@ -337,7 +324,7 @@ class ReferenceBeerGame:
         return num_steps / (time.perf_counter() - start)
 
 
-def make(name: str = "basic", seed: int = 0, **overrides) -> ReferenceBeerGame:
+def make(name: str = "basic", seed: int = 0, **overrides: Any) -> ReferenceBeerGame:
     """The reference game of jaxbeer scenario ``name`` (same overrides as ``jaxbeer.make``)."""
     import jaxbeer  # only the scenario tables; the game itself does not use JAX
 

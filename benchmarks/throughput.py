@@ -59,6 +59,8 @@ PEER_IPPO = "jaxmarl-mpe-ippo"  # IPPO on MPE simple-spread, the peer of our IPP
 
 @dataclasses.dataclass
 class Args:
+    """Flags of ``python -m benchmarks.throughput``."""
+
     num_games: tuple[int, ...] = env_throughput.DEFAULT_NUM_GAMES
     """Game counts for the env figures (jaxbeer and peers)."""
     scenario: str = "seed-default"
@@ -72,20 +74,26 @@ class Args:
     learners: tuple[str, ...] = LEARNERS
     """Learners whose training throughput is measured (empty: none)."""
     train_scenario: str = "basic"
+    """jaxbeer scenario of the training figures."""
     train_envs: int = 4096
+    """Games per seed of every learner's training figure and of the MPE IPPO peer's."""
     train_updates: int = 3
     """Updates per timed training call (at least enough for 20 periods of every game)."""
     train_repeats: int = 3
+    """Timed training calls per learner; median and spread are reported."""
     train_base_stock_episodes: int = 0
     """Episodes for the learners' base-stock reference (0: their default; it is optimised once, then cached)."""
     peers: bool = True
     """Measure gymnax / JaxMARL where installed."""
     seed: int = 0
+    """Root of the keys of the jaxbeer, learner and peer measurements."""
     out: str = ""
     """JSON path; empty: benchmarks/results/throughput-<backend>-<time>.json (the plot goes beside it)."""
     plot: bool = True
+    """Draw the log-log plot of steps/s against games stepped at once, as a PNG beside the JSON."""
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the flag and what it allows."""
         if not self.num_games:
             raise ConfigError("--num-games needs at least one value")
         for value in self.num_games:
@@ -151,6 +159,7 @@ def measure_vectorised(
 
 # ---------------------------------------------------------------- jaxbeer
 def measure_jaxbeer(args: Args, key: jax.Array) -> list[dict]:
+    """jaxbeer's env steps/s at each ``--num-games``, random actions, with ``benchmarks.env_throughput``'s harness."""
     env, params = jaxbeer.make(args.scenario)
     rows = []
     for num_games in args.num_games:
@@ -162,6 +171,7 @@ def measure_jaxbeer(args: Args, key: jax.Array) -> list[dict]:
 
 
 def measure_reference(args: Args) -> dict:
+    """The NumPy reference's steps/s on one game, after a warm-up run whose figure is dropped."""
     env, params = jaxbeer.make(args.scenario)
     game = ReferenceBeerGame(ReferenceSettings.from_jaxbeer(env, params))
     game.steps_per_second(min(args.reference_steps, 1000))  # warm-up
@@ -314,7 +324,8 @@ def measure_peer_ippo(args: Args, key: jax.Array) -> dict:
 
 
 # ------------------------------------------------------------------ peers
-def gymnax_cartpole():
+def gymnax_cartpole() -> tuple[Callable, Callable, int, int]:
+    """``(reset, step, num_actions, num_agents)`` of gymnax CartPole-v1; raises ImportError without gymnax."""
     import gymnax
 
     env, params = gymnax.make("CartPole-v1")
@@ -329,7 +340,8 @@ def gymnax_cartpole():
     return reset, step, 2, 1
 
 
-def jaxmarl_simple_spread():
+def jaxmarl_simple_spread() -> tuple[Callable, Callable, int, int]:
+    """``(reset, step, num_actions, num_agents)`` of JaxMARL's MPE simple-spread; raises ImportError without it."""
     import jaxmarl
 
     env = jaxmarl.make("MPE_simple_spread_v3")
@@ -350,6 +362,7 @@ PEER_BUILDERS = {"gymnax-cartpole": gymnax_cartpole, "jaxmarl-mpe-simple-spread"
 
 
 def measure_peer(name: str, args: Args, key: jax.Array) -> dict:
+    """The peer ``name``'s env steps/s at each game count, or a skip record saying why it could not run."""
     try:
         reset, step, num_actions, num_agents = PEER_BUILDERS[name]()
     except Exception as error:  # noqa: BLE001 - a missing or broken optional peer is reported, never fatal
@@ -394,6 +407,7 @@ def ratios(payload: dict) -> dict:
 
 
 def print_report(payload: dict) -> None:
+    """The env figures and ratios as a table, then the reference, the training figures and what was skipped."""
     peers = {name: peer for name, peer in payload["peers"].items() if peer["status"] == "ok"}
     header = f"{'games':>7} {'jaxbeer steps/s':>16} {'spread':>7} {'x reference':>12}"
     for name in peers:
@@ -441,6 +455,7 @@ def print_report(payload: dict) -> None:
 
 
 def draw_plot(payload: dict, path: Path) -> None:
+    """Log-log steps/s against games stepped at once: jaxbeer, the peers, the reference and the training points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -487,6 +502,7 @@ def _progress(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    """Run the suite, rewriting the JSON after each part; exit 2 with one line on a bad flag."""
     args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
     try:
         args.validate()
@@ -527,9 +543,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         plot_path = out.with_suffix(".png")
         draw_plot(payload, plot_path)
         payload["plot"] = str(plot_path)
-    harness.write_json(out, payload)
     print_report(payload)
-    print(f"wrote {out}")
+    harness.write_result(out, payload)
     return payload
 
 

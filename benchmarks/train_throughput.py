@@ -35,10 +35,14 @@ from benchmarks import harness
 
 @dataclasses.dataclass
 class Args:
+    """Flags of ``python -m benchmarks.train_throughput``."""
+
     algorithm: str = "ippo"
     """ippo or mappo."""
     scenario: str = "basic"
+    """jaxbeer scenario trained on."""
     num_envs: int = 4096
+    """Parallel games per seed; 4096 is IPPO's and MAPPO's own default."""
     num_steps: int = 0
     """Rollout length; 0 keeps the algorithm's default."""
     hidden_sizes: tuple[int, ...] = ()
@@ -55,6 +59,7 @@ class Args:
     """JSON path; empty: benchmarks/results/train_throughput-<algorithm>-<scenario>-<time>.json."""
 
     def validate(self) -> None:
+        """Raise ``ConfigError`` naming the flag and what it allows."""
         if self.algorithm not in ("ippo", "mappo"):
             raise ConfigError(f"--algorithm must be one of ['ippo', 'mappo'], got {self.algorithm!r}")
         for name in ("num_envs", "updates", "repeats"):

@@ -15,7 +15,7 @@ The words come from ``random_words``, which returns exactly
 ``jax.random.bits(key, (n,), jnp.uint32)``. On CPU, JAX lowers the threefry
 hash behind ``jax.random.bits`` to a rolled loop of five steps, each a separate
 pass over the whole batch; written out here in plain ``jnp`` ops it is one
-vectorised loop (4096 words: about 80 us against 10 us on the 2-core dev CPU).
+vectorised loop (``docs/performance.md`` gives what that saves).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _UNROLLED_TABLE_SIZE = 128  # longer tables keep the vectorised sum (compile time)
 
 
-def threefry2x32(key1, key2, count1, count2):
+def threefry2x32(key1: jax.Array, key2: jax.Array, count1: jax.Array, count2: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The Threefry-2x32 block cipher (20 rounds), elementwise on uint32 arrays.
 
     Bit for bit what ``jax.random`` computes for threefry keys, written with
@@ -50,7 +50,7 @@ def threefry2x32(key1, key2, count1, count2):
     return x1, x2
 
 
-def threefry_key_words(key: jax.Array):
+def threefry_key_words(key: jax.Array) -> tuple[jax.Array, jax.Array] | None:
     """``(key1, key2)`` uint32 words of a threefry key (raw ``uint32[2]`` or typed),
     or ``None`` when ``jax.random.bits`` would not use the partitionable threefry
     scheme that ``threefry2x32`` replays (another PRNG implementation or setting)."""
@@ -91,12 +91,15 @@ def thresholds_from_pmf(pmf: np.ndarray) -> np.ndarray:
 
 
 def uniform_table(low: int, high: int) -> tuple[np.ndarray, int]:
+    """Thresholds and offset of demand uniform on ``low..high``."""
     if low < 0 or high < low:
         raise ValueError(f"uniform demand needs 0 <= low <= high, got low={low} high={high}")
     return thresholds_from_pmf(np.ones(high - low + 1)), low
 
 
 def poisson_table(rate: float) -> tuple[np.ndarray, int]:
+    """Thresholds and offset of Poisson(``rate``) demand; the table ends 12 standard deviations (plus 12) above
+    the mean, past which the mass is negligible."""
     if not rate > 0 or not math.isfinite(rate):
         raise ValueError(f"poisson demand rate must be > 0, got {rate}")
     top = int(math.ceil(rate + 12 * math.sqrt(rate) + 12))
@@ -134,6 +137,7 @@ def noise_table(std: float) -> tuple[np.ndarray, int]:
 
 
 def table_mean(thresholds: np.ndarray, offset: int) -> float:
+    """Mean of the demand a table draws; for a normal cut at 0 it is not the normal's own mean."""
     cdf = np.concatenate([np.asarray(thresholds, np.float64) / _TWO_32, [1.0]])
     pmf = np.diff(np.concatenate([[0.0], cdf]))
     return float(np.sum(pmf * (offset + np.arange(pmf.size))))
@@ -151,8 +155,8 @@ def demand_at(config: EnvConfig, params: EnvParams, period: jax.Array, word: jax
     thresholds = params.demand_thresholds
     if config.demand_table_size <= _UNROLLED_TABLE_SIZE:
         # Unrolled: XLA's CPU backend turns the vectorised compare-and-sum
-        # below into a slow generic reduction (a 54-entry table: ~80 us per
-        # 4096 games), while a few dozen compares fuse into the step (~7 us).
+        # below into a slow generic reduction, while a few dozen compares fuse
+        # into the step (figures in docs/performance.md).
         drawn = params.demand_offset
         for index in range(config.demand_table_size):
             drawn = drawn + (word >= thresholds[index]).astype(jnp.int32)

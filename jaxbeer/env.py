@@ -29,6 +29,8 @@ Shapes and dtypes are static, so a wrong action shape or dtype raises at trace t
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -194,17 +196,21 @@ class BeerGame:
             raise TypeError(f"action must be an integer array int32{list(expected)}, got {jnp.result_type(action)}")
         return jnp.asarray(action, jnp.int32)
 
-    def step(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
+    def step(
+        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """One period from actions, with the auto-reset: ``(obs, state, reward, terminated, truncated, info)``."""
         return self._step(key, state, self.action_to_orders(state, action, params), params, True)
 
-    def step_env(self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams):
+    def step_env(
+        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """``step`` without the auto-reset: past the horizon the episode simply goes on."""
         return self._step(key, state, self.action_to_orders(state, action, params), params, False)
 
     def step_orders(
         self, key: jax.Array, state: EnvState, orders: jax.Array, params: EnvParams, auto_reset: bool = True
-    ):
+    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """One period from order quantities ``int32[A]`` (clipped into ``[0, max_order]``).
 
         ``auto_reset=False`` is for scans that play exactly one episode; they never cross the horizon.

@@ -206,8 +206,10 @@ def validate_values(params: EnvParams) -> None:
 
 
 def as_int32(values: Any) -> jax.Array:
+    """``values`` as an int32 jax array."""
     return jnp.asarray(np.asarray(values, dtype=np.int32))
 
 
 def as_float32(values: Any) -> jax.Array:
+    """``values`` as a float32 jax array."""
     return jnp.asarray(np.asarray(values, dtype=np.float32))

@@ -3,7 +3,7 @@
     python -m jaxbeer.play --scenario classic --policy sterman --plot bullwhip.png
 
 ``--plot`` draws each echelon's inventory and orders over one episode (the
-bullwhip picture); it needs matplotlib (``pip install 'plooto-marl[plot]'``).
+bullwhip picture) with matplotlib, a dependency of the project.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ ECHELON_NAMES = ("retailer", "wholesaler", "distributor", "manufacturer")
 
 @dataclasses.dataclass
 class PlayArgs:
+    """Flags of ``python -m jaxbeer.play``."""
+
     scenario: str = "classic"
     """One of the names in jaxbeer.scenario_names()."""
     policy: Literal["base_stock", "optimized_base_stock", "sterman", "pass_through", "random"] = "base_stock"
@@ -37,15 +39,20 @@ class PlayArgs:
     horizon: Optional[int] = None
     """Periods per episode (default: the scenario's)."""
     seed: int = 0
+    """Root of the keys of the base-stock optimiser, the evaluation episodes and the plotted episode."""
     plot: Optional[pathlib.Path] = None
     """Write the inventory-and-orders picture of one episode to this PNG."""
 
 
 def echelon_name(k: int) -> str:
+    """The classic chain's name of echelon ``k``; a scenario with more echelons numbers the rest."""
     return ECHELON_NAMES[k] if k < len(ECHELON_NAMES) else f"echelon {k}"
 
 
-def make_policy(args: PlayArgs, env, params, key):
+def make_policy(
+    args: PlayArgs, env: jaxbeer.BeerGame, params: jaxbeer.EnvParams, key: jax.Array
+) -> tuple[policies.Policy, np.ndarray | None]:
+    """The chosen heuristic and, for base-stock, the levels it plays, so the summary line can show them."""
     if args.policy == "sterman":
         return policies.sterman(), None
     if args.policy == "pass_through":
@@ -62,6 +69,7 @@ def make_policy(args: PlayArgs, env, params, key):
 
 
 def format_table(result: dict, num_agents: int) -> str:
+    """Each echelon's cost, its standard error, bullwhip and fill rate, then the team's cost."""
     rows = [f"{'echelon':<14}{'cost':>12}{'± se':>10}{'bullwhip':>10}{'fill rate':>11}"]
     for k in range(num_agents):
         rows.append(
@@ -73,6 +81,7 @@ def format_table(result: dict, num_agents: int) -> str:
 
 
 def plot_episode(infos: dict, path: pathlib.Path, title: str) -> None:
+    """The bullwhip picture of the first episode in ``infos``: net inventory and orders per echelon, with demand."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,6 +108,7 @@ def plot_episode(infos: dict, path: pathlib.Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Play, print the cost table and, with ``--plot``, draw one episode; exit 2 with one line on bad input."""
     args = parse_flags(PlayArgs, sys.argv[1:] if argv is None else argv, __doc__.splitlines()[0])
     try:
         check_int("--episodes", args.episodes, 1)

@@ -46,6 +46,8 @@ class Policy:
 # ------------------------------------------------------------ base-stock
 @struct.dataclass
 class BaseStockParams:
+    """Base-stock's parameters: one order-up-to level per echelon."""
+
     levels: jax.Array  # int32[A], the target inventory position of each echelon
 
 
@@ -79,6 +81,8 @@ def base_stock_params(levels: Sequence[int] | np.ndarray | jax.Array, num_agents
 # --------------------------------------------------------------- Sterman
 @struct.dataclass
 class StermanParams:
+    """Sterman's anchor-and-adjust weights and the targets they pull towards."""
+
     alpha: jax.Array  # float32[], weight of the inventory gap
     beta: jax.Array  # float32[], weight of the supply-line gap
     a: jax.Array  # float32[] or [A], desired inventory (used unless a_from_start)
@@ -184,6 +188,8 @@ HEURISTIC_NAMES = tuple(HEURISTICS)
 
 @struct.dataclass
 class TeamParams:
+    """Which heuristic sits in each seat, with every heuristic's parameters."""
+
     seat: jax.Array  # int32[A]: index into HEURISTIC_NAMES, or -1 for a seat someone else fills (orders 0)
     by_heuristic: dict[str, Any]  # each heuristic's parameters, keyed by name
 

@@ -19,12 +19,15 @@ class Discrete:
 
     @property
     def high(self) -> int:
+        """The largest action value (inclusive)."""
         return self.low + self.num_values - 1
 
     def sample(self, key: jax.Array) -> jax.Array:
+        """Uniform random int32 actions of ``shape``."""
         return jax.random.randint(key, self.shape, self.low, self.high + 1, dtype=jnp.int32)
 
     def contains(self, x: jax.Array) -> jax.Array:
+        """Whether ``x`` has ``shape`` and every entry in range, as a bool array (traceable)."""
         return jnp.all((x >= self.low) & (x <= self.high)) & (jnp.shape(x) == self.shape)
 
 
@@ -38,4 +41,5 @@ class Box:
     dtype: jnp.dtype = jnp.float32
 
     def contains(self, x: jax.Array) -> jax.Array:
+        """Whether ``x`` has ``shape`` and every entry in ``[low, high]``, as a bool array (traceable)."""
         return jnp.all((x >= self.low) & (x <= self.high)) & (jnp.shape(x) == self.shape)

@@ -64,6 +64,7 @@ class CommonConfig:
     num_chunks: int = 10
     """Host-loop chunks: log, evaluate and checkpoint after each."""
     seed: int = 0
+    """Root of every random key: each seed's training key and the evaluation episodes derive from it."""
     horizon: int = 0
     """Periods per episode; 0 keeps the scenario's own horizon."""
     action_mode: str = "relative"
@@ -77,6 +78,7 @@ class CommonConfig:
     reward_scale: float = 0.0
     """Reward = -cost * reward_scale; 0 picks (1-gamma) / base-stock cost per period, so returns are O(1)."""
     gamma: float = 0.99
+    """Discount factor of the returns; it also sets the automatic --reward-scale."""
     share_params: bool = True
     """One network for all learning echelons (with an agent-id one-hot) instead of one per echelon."""
     agent_id: bool = True
@@ -128,10 +130,13 @@ class CommonConfig:
             check_int_flag("hidden_sizes", width, 1)
 
     def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON object, saved in the run's config.json so ``--resume`` can rebuild them."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+        """The config ``to_json`` saved; an unknown field raises rather than being dropped, and JSON's lists
+        become tuples again."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:

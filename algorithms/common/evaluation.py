@@ -15,30 +15,22 @@ import jax
 import numpy as np
 
 import jaxbeer
+from algorithms.common.game import Game
 from algorithms.common.team import Act, Team, team_policy
 from jaxbeer import policies
-from jaxbeer.env import BeerGame
-from jaxbeer.params import EnvParams
 
 
 def evaluate_learned(
-    env: BeerGame,
-    params: EnvParams,
-    team: Team,
-    act: Act,
-    policy_params: Any,
-    key: jax.Array,
-    num_episodes: int,
-    num_seeds: int | None = None,
+    game: Game, act: Act, policy_params: Any, key: jax.Array, num_episodes: int, num_seeds: int | None = None
 ) -> list[dict[str, Any]]:
-    """Summaries (``jaxbeer.rollouts.summarise``) of the greedy team, one per seed.
+    """Summaries (``jaxbeer.rollouts.summarise``) of the greedy team of ``game``, one per seed.
 
     With ``num_seeds`` the leaves of ``policy_params`` carry a leading seed axis.
     """
-    policy = team_policy(env, team, act, policy_params)
+    policy = team_policy(game.env, game.team, act, policy_params)
     if num_seeds is None:
-        return [jaxbeer.evaluate(env, params, policy, key, num_episodes)]
-    return jaxbeer.evaluate_batch(env, params, policy, key, num_episodes)
+        return [jaxbeer.evaluate(game.env, game.params, policy, key, num_episodes)]
+    return jaxbeer.evaluate_batch(game.env, game.params, policy, key, num_episodes)
 
 
 def comparison_teams(team: Team) -> dict[str, Team]:
@@ -55,20 +47,12 @@ def comparison_teams(team: Team) -> dict[str, Team]:
 
 
 def cost_table(
-    env: BeerGame,
-    params: EnvParams,
-    team: Team,
-    act: Act,
-    policy_params: Any,
-    key: jax.Array,
-    num_episodes: int,
-    num_seeds: int | None = None,
+    game: Game, act: Act, policy_params: Any, key: jax.Array, num_episodes: int, num_seeds: int | None = None
 ) -> list[dict[str, Any]]:
     """Rows ``{label, kinds, team_cost_mean, team_cost_se, agent_cost_mean}``, learned team first."""
+    env, params, team = game.env, game.params, game.team
     rows = []
-    for seed, summary in enumerate(
-        evaluate_learned(env, params, team, act, policy_params, key, num_episodes, num_seeds)
-    ):
+    for seed, summary in enumerate(evaluate_learned(game, act, policy_params, key, num_episodes, num_seeds)):
         label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
         rows.append(row(label, team.kinds, summary))
     for label, heuristic_team in comparison_teams(team).items():
@@ -78,6 +62,7 @@ def cost_table(
 
 
 def row(label: str, kinds: tuple[str, ...], summary: dict[str, Any]) -> dict[str, Any]:
+    """One team's table row: its label, seat kinds and the costs of ``summary`` as plain Python values."""
     return {
         "label": label,
         "kinds": list(kinds),

@@ -77,6 +77,7 @@ def schedule(learner: Learner, num_chunks: int) -> tuple[int, int]:
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """One training key per seed, folded apart from the evaluation keys of ``eval_keys``."""
     return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0), num_seeds)
 
 
@@ -109,6 +110,22 @@ def main(
         return run(config, learner, algorithm)
     except (ConfigError, checkpoint.CheckpointError) as error:
         exit_with_usage_error(str(error))
+
+
+def entry_points(
+    config_cls: type[CommonConfig], make_learner: Callable[[Any], Learner], algorithm: str, description: str
+) -> tuple[Callable[[Any], Callable], Callable[..., Path]]:
+    """``(make_train, main)`` of an algorithm file: ``make_train(config)`` returns the pure, jittable
+    ``train(key)``; ``main(argv=None)`` is ``python -m algorithms.<algorithm>``."""
+
+    def make_train_from_config(config: Any) -> Callable[[jax.Array], tuple[Any, dict]]:
+        """``train(key) -> (final train state, per-update metrics)``, pure and jittable."""
+        return make_train(make_learner(config))
+
+    def cli(argv: Sequence[str] | None = None) -> Path:
+        return main(config_cls, make_learner, algorithm, argv, description)
+
+    return make_train_from_config, cli
 
 
 def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
@@ -187,15 +204,9 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
             raise SystemExit(1)
         state = new_state
         host["train_seconds"] = float(host["train_seconds"]) + seconds
+        policy_params = jax.vmap(learner.policy_params)(state)
         evals = evaluation.evaluate_learned(
-            game.env,
-            game.params,
-            game.team,
-            learner.act,
-            jax.vmap(learner.policy_params)(state),
-            chunk_eval_key,
-            config.eval_episodes,
-            num_seeds=config.num_seeds,
+            game, learner.act, policy_params, chunk_eval_key, config.eval_episodes, num_seeds=config.num_seeds
         )
         eval_costs = [e["team_cost_mean"] for e in evals]
         record = {
@@ -247,14 +258,7 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
     rows = evaluation.cost_table(
-        game.env,
-        game.params,
-        game.team,
-        learner.act,
-        policy_params,
-        key,
-        config.eval_episodes,
-        num_seeds=config.num_seeds,
+        game, learner.act, policy_params, key, config.eval_episodes, num_seeds=config.num_seeds
     )
     rows[config.num_seeds : config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
     write_json(run_dir / RESULTS_FILE, {"eval_episodes": config.eval_episodes, "rows": rows})
@@ -279,9 +283,7 @@ def best_policy_rows(
     game = learner.game
     rows = []
     for seed, summary in enumerate(
-        evaluation.evaluate_learned(
-            game.env, game.params, game.team, learner.act, policy_params, key, num_episodes, num_seeds=config.num_seeds
-        )
+        evaluation.evaluate_learned(game, learner.act, policy_params, key, num_episodes, num_seeds=config.num_seeds)
     ):
         label = f"learned (greedy), best chunk {host['best_chunk']}"
         label += f", seed {seed}" if config.num_seeds > 1 else ""

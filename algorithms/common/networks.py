@@ -101,6 +101,7 @@ class QHead(nn.Module):
 
 
 def categorical(logits: jax.Array) -> distrax.Categorical:
+    """The policy over the trailing axis of ``logits``, for sampling, log-probabilities and entropy."""
     return distrax.Categorical(logits=logits)
 
 

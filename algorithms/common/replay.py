@@ -29,16 +29,20 @@ from flax import struct
 
 @struct.dataclass
 class ReplayBuffer:
+    """The stored steps and the write cursor; a pytree, so it lives inside ``jit``, ``scan`` and ``vmap``."""
+
     data: Any  # pytree, leaves [capacity, num_lanes, ...]
     position: jax.Array  # int32[], the slot the next ``add`` writes
     size: jax.Array  # int32[], filled slots, at most capacity
 
     @property
     def capacity(self) -> int:
+        """Steps held per lane, read off the data's shape, so it is static under ``jit``."""
         return jax.tree.leaves(self.data)[0].shape[0]
 
     @property
     def num_lanes(self) -> int:
+        """Parallel environments each slot holds one step of, read off the data's shape."""
         return jax.tree.leaves(self.data)[0].shape[1]
 
 

@@ -168,15 +168,13 @@ def test_short_training_on_basic_beats_random_play(learner_env):
     assert np.all(np.isfinite(metrics["loss"]))
     game = learner.game
     key = jax.random.PRNGKey(99)
-    learned = evaluation.evaluate_learned(
-        game.env, game.params, game.team, learner.act, learner.policy_params(state), key, 200
-    )[0]["team_cost_mean"]
+    learned = evaluation.evaluate_learned(game, learner.act, learner.policy_params(state), key, 200)[0][
+        "team_cost_mean"
+    ]
     num_actions = game.env.config.num_actions
 
     def random_act(params, obs, key):
         return jax.random.randint(key, (obs.shape[0],), 0, num_actions)
 
-    random = evaluation.evaluate_learned(game.env, game.params, game.team, random_act, None, key, 200)[0][
-        "team_cost_mean"
-    ]
+    random = evaluation.evaluate_learned(game, random_act, None, key, 200)[0]["team_cost_mean"]
     assert learned < 0.8 * random, (learned, random)

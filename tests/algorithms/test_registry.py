@@ -44,3 +44,10 @@ def test_load_run_names_what_is_missing_or_damaged(tmp_path, learner_env, conten
 
 def test_the_config_file_is_plain_json(tmp_path):
     assert json.loads(json.dumps(ippo.Config().to_json()))["num_envs"] == 4096
+
+
+@pytest.mark.parametrize("name", list(registry.ALGORITHMS))
+def test_every_cli_prints_its_help(name, run_module):
+    done = run_module(f"algorithms.{name}", "--help", timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--num-envs" in done.stdout and "--total-timesteps" in done.stdout

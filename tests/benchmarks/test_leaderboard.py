@@ -1,4 +1,4 @@
-"""The leaderboard's smoke run (``--quick``) and its flag checks."""
+"""The leaderboard's smoke run (``--quick``), its resume and redraw, and its flag checks."""
 
 from __future__ import annotations
 
@@ -6,18 +6,12 @@ import json
 
 
 def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, run_module):
-    done = run_module(
-        "benchmarks.leaderboard",
-        "--quick",
-        "--algorithms",
-        "ippo",
-        "--settings",
-        "all learning",
-        "--out-dir",
-        str(tmp_path),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-    )
+    def leaderboard(*extra: str):
+        quick = ["--quick", "--algorithms", "ippo", "--settings", "all learning"]
+        where = ["--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
+        return run_module("benchmarks.leaderboard", *quick, *extra, *where)
+
+    done = leaderboard()
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads((tmp_path / "leaderboard-quick.json").read_text())
     (row,) = payload["rows"]
@@ -31,54 +25,16 @@ def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, run_module):
     assert (tmp_path / "leaderboard-quick.png").stat().st_size > 5_000
 
     # --resume keeps the finished cell instead of training it again ...
-    resumed = run_module(
-        "benchmarks.leaderboard",
-        "--quick",
-        "--algorithms",
-        "ippo",
-        "--settings",
-        "all learning",
-        "--resume",
-        "--out-dir",
-        str(tmp_path),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-    )
+    resumed = leaderboard("--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "kept from" in resumed.stderr and "[ippo] run dir" not in resumed.stdout
     assert json.loads((tmp_path / "leaderboard-quick.json").read_text())["rows"] == [row]
     # ... and refuses a JSON written with other settings, naming them.
-    refused = run_module(
-        "benchmarks.leaderboard",
-        "--quick",
-        "--algorithms",
-        "ippo",
-        "--settings",
-        "all learning",
-        "--resume",
-        "--seed",
-        "1",
-        "--out-dir",
-        str(tmp_path),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-    )
+    refused = leaderboard("--resume", "--seed", "1")
     assert refused.returncode == 2 and "different settings (seed)" in refused.stderr
     # --report-only redraws the table from the JSON without training.
     (tmp_path / "leaderboard-quick.md").unlink()
-    redrawn = run_module(
-        "benchmarks.leaderboard",
-        "--quick",
-        "--algorithms",
-        "ippo",
-        "--settings",
-        "all learning",
-        "--report-only",
-        "--out-dir",
-        str(tmp_path),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-    )
+    redrawn = leaderboard("--report-only")
     assert redrawn.returncode == 0, redrawn.stderr[-2000:]
     assert (tmp_path / "leaderboard-quick.md").read_text() == table
 
