@@ -48,7 +48,7 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], CommonConfig, Learner
     if not isinstance(saved.get("algorithm"), str) or not isinstance(saved.get("config"), dict):
         raise ConfigError(f"{run_dir / CONFIG_FILE} lacks 'algorithm' or 'config'; it was not written by a learner")
     algorithm = get(saved["algorithm"])
-    config = algorithm.config.from_json(saved["config"])
+    config = algorithm.config.from_json(saved["config"], source=str(run_dir / CONFIG_FILE))
     if isinstance(saved.get("base_stock"), dict) and "key" in saved["base_stock"]:
         remember_reference(saved["base_stock"])
     learner = algorithm.make_learner(config)

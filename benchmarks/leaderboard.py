@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from algorithms import registry
-from algorithms.common import loop
+from algorithms.common import loop, runlog
 from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
 from algorithms.common.files import write_json
 from benchmarks import harness
@@ -114,6 +114,7 @@ def cell_config(
         seed=args.seed,
         eval_episodes=args.eval_episodes,
         run_dir=str(run_dir),
+        overwrite=True,  # a cell (re)trains from scratch in its own directory
         progress=False,
         plots=False,
     )
@@ -151,7 +152,7 @@ def measure_throughput(args: LeaderboardArgs, algorithm: str) -> float:
     config = dataclasses.replace(config, num_chunks=2, eval_episodes=10)
     config.validate()
     loop.run(config, module.make_learner(config), algorithm)
-    records = [json.loads(line) for line in (run_dir / loop.LOG_FILE).read_text().splitlines() if line.strip()]
+    records = runlog.read(run_dir / runlog.LOG_FILE)
     return float(records[-1]["steps_per_s"]) / args.num_seeds
 
 
@@ -169,7 +170,7 @@ def run_cell(
     loop.run(config, module.make_learner(config), algorithm)
     wall = time.perf_counter() - start
     results = json.loads((run_dir / loop.RESULTS_FILE).read_text())["rows"]
-    log = [json.loads(line) for line in (run_dir / loop.LOG_FILE).read_text().splitlines() if line.strip()]
+    log = runlog.read(run_dir / runlog.LOG_FILE)
     final = [r for r in results if r["label"].startswith("learned") and "best chunk" not in r["label"]]
     best = [r for r in results if r["label"].startswith("learned") and "best chunk" in r["label"]]
     learned = np.array([r["team_cost_mean"] for r in final])

@@ -31,6 +31,7 @@ from jaxbeer.params import EnvConfig, EnvParams
 _TWO_32 = float(2**32)
 _THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _UNROLLED_TABLE_SIZE = 128  # longer tables keep the vectorised sum (compile time)
+MAX_TABLE_VALUES = 1 << 16  # Poisson rates up to about 60000
 
 
 def threefry2x32(key1: jax.Array, key2: jax.Array, count1: jax.Array, count2: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -90,10 +91,22 @@ def thresholds_from_pmf(pmf: np.ndarray) -> np.ndarray:
     return np.minimum(np.round(cdf * _TWO_32), 2**32 - 1).astype(np.uint32)
 
 
+def _check_table_size(values: int, setting: str) -> None:
+    """Refuse a table too large to build and scan every period (what ``setting`` would need)."""
+    if values > MAX_TABLE_VALUES:
+        raise ValueError(
+            f"{setting} needs a demand table of {values} values; at most {MAX_TABLE_VALUES} are "
+            "supported (a demand of that size is beyond what the int32 game is meant for)"
+        )
+
+
 def uniform_table(low: int, high: int) -> tuple[np.ndarray, int]:
     """Thresholds and offset of demand uniform on ``low..high``."""
     if low < 0 or high < low:
-        raise ValueError(f"uniform demand needs 0 <= low <= high, got low={low} high={high}")
+        raise ValueError(
+            f"uniform demand needs 0 <= demand_low <= demand_high, got demand_low={low}, demand_high={high}"
+        )
+    _check_table_size(high - low + 1, f"demand_low={low}, demand_high={high}")
     return thresholds_from_pmf(np.ones(high - low + 1)), low
 
 
@@ -101,8 +114,9 @@ def poisson_table(rate: float) -> tuple[np.ndarray, int]:
     """Thresholds and offset of Poisson(``rate``) demand; the table ends 12 standard deviations (plus 12) above
     the mean, past which the mass is negligible."""
     if not rate > 0 or not math.isfinite(rate):
-        raise ValueError(f"poisson demand rate must be > 0, got {rate}")
+        raise ValueError(f"demand_rate (Poisson) must be finite and > 0, got {rate}")
     top = int(math.ceil(rate + 12 * math.sqrt(rate) + 12))
+    _check_table_size(top + 1, f"demand_rate={rate}")
     values = np.arange(top + 1)
     log_pmf = values * math.log(rate) - rate - np.array([math.lgamma(v + 1) for v in values])
     return thresholds_from_pmf(np.exp(log_pmf)), 0
@@ -121,18 +135,24 @@ def rounded_normal_pmf(mean: float, std: float, low: int, high: int) -> np.ndarr
 def normal_table(mean: float, std: float) -> tuple[np.ndarray, int]:
     """``max(0, round(N(mean, std)))``: the mass below zero is folded into 0."""
     if not std > 0 or not math.isfinite(mean):
-        raise ValueError(f"normal demand needs std > 0 and a finite mean, got mean={mean} std={std}")
+        raise ValueError(
+            f"normal demand needs demand_std > 0 and a finite demand_mean, got demand_mean={mean}, demand_std={std}"
+        )
+    if not math.isfinite(std):
+        raise ValueError(f"demand_std must be finite, got {std}")
     high = max(1, int(math.ceil(mean + 8 * std)))
+    _check_table_size(high + 1, f"demand_mean={mean}, demand_std={std}")
     return thresholds_from_pmf(rounded_normal_pmf(mean, std, 0, high)), 0
 
 
 def noise_table(std: float) -> tuple[np.ndarray, int]:
     """Zero-mean rounded normal noise, for the seasonal process."""
-    if std < 0:
-        raise ValueError(f"seasonal noise std must be >= 0, got {std}")
+    if not std >= 0 or not math.isfinite(std):
+        raise ValueError(f"seasonal_noise must be finite and >= 0, got {std}")
     if std == 0:
         return thresholds_from_pmf(np.ones(1)), 0
     half = int(math.ceil(8 * std))
+    _check_table_size(2 * half + 1, f"seasonal_noise={std}")
     return thresholds_from_pmf(rounded_normal_pmf(0.0, std, -half, half)), -half
 
 

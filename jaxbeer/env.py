@@ -33,12 +33,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxbeer.demand import demand_at, random_words
 from jaxbeer.params import EnvConfig, EnvParams
 from jaxbeer.spaces import Box, Discrete
 
+_INT32 = np.iinfo(np.int32)
 NUM_BASE_FEATURES = 7
 HISTORY_FEATURES = 3
 FINAL_OBS = "final_obs"
@@ -188,12 +190,21 @@ class BeerGame:
         return jnp.clip(orders, 0, cfg.max_order)
 
     def _checked_action(self, action: jax.Array) -> jax.Array:
-        """``action`` as int32 after trace-time checks of its shape and dtype."""
+        """``action`` as int32 after trace-time checks of its shape and dtype.
+
+        A concrete integer array wider than int32 (NumPy's int64, Python ints)
+        is clipped into int32's range first, so a huge action saturates instead
+        of wrapping; traced values are already int32 or narrower.
+        """
+        if not isinstance(action, jax.Array):  # host values: NumPy arrays, lists, Python ints
+            action = np.asarray(action)
         expected = (self.config.num_agents,)
-        if jnp.shape(action) != expected:
-            raise ValueError(f"action must have shape {expected} (int32, one per echelon), got {jnp.shape(action)}")
-        if not jnp.issubdtype(jnp.result_type(action), jnp.integer):
-            raise TypeError(f"action must be an integer array int32{list(expected)}, got {jnp.result_type(action)}")
+        if action.shape != expected:
+            raise ValueError(f"action must have shape {expected} (int32, one per echelon), got {action.shape}")
+        if not jnp.issubdtype(action.dtype, jnp.integer):
+            raise TypeError(f"action must be an integer array int32{list(expected)}, got {action.dtype}")
+        if isinstance(action, np.ndarray):
+            action = np.clip(action.astype(np.int64), _INT32.min, _INT32.max)
         return jnp.asarray(action, jnp.int32)
 
     def step(

@@ -201,6 +201,9 @@ def validate_values(params: EnvParams) -> None:
         low, high = arr(f"{kind}_lead_min"), arr(f"{kind}_lead_max")
         if np.any(low > high):
             raise ValueError(f"{kind}_lead_min must be <= {kind}_lead_max, got min={low.tolist()} max={high.tolist()}")
+    for name in ("seasonal_mean", "seasonal_amplitude", "seasonal_period", "demand_mean"):
+        if not np.all(np.isfinite(arr(name))):
+            raise ValueError(f"{name} must be finite, got {arr(name).tolist()}")
     if np.any(arr("seasonal_period") <= 0):
         raise ValueError(f"seasonal_period must be > 0, got {arr('seasonal_period').tolist()}")
 

@@ -16,6 +16,7 @@ import numpy as np
 from jaxbeer import demand as demand_lib
 from jaxbeer.env import BeerGame
 from jaxbeer.params import DEMAND_KINDS, EnvConfig, EnvParams, as_float32, as_int32
+from jaxbeer.validation import check_int, check_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,21 @@ _DEMAND_DEFAULTS: dict[str, Any] = {
     "seasonal_period": 52.0,
     "seasonal_noise": 1.0,
 }
+_INT32_MAX = 2**31 - 1
+MAX_LEAD = 1024
+_WHOLE_NUMBER_KEYS = (
+    "num_agents",
+    "horizon",
+    "max_order",
+    "x_low",
+    "x_high",
+    "obs_history",
+    "demand_low",
+    "demand_high",
+    "classic_low",
+    "classic_high",
+    "classic_switch",
+)
 _CONFIG_KEYS = ("num_agents", "horizon", "action_mode", "max_order", "x_low", "x_high", "obs_history", "team_reward")
 _LEAD_KEYS = (
     "shipment_lead",
@@ -144,6 +160,16 @@ def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
     of classic/uniform/normal/poisson/seasonal/trace and its settings) and
     ``demand_trace``, which replays a given customer-demand path.
     Raises ``ValueError`` naming the field and its allowed range.
+
+    The domain: counts are int32, so every count an episode can reach (all
+    stock that enters the chain, plus ``horizon`` periods of the largest
+    demand or order) must stay below 2**31; ``make`` refuses settings that
+    could overflow, naming them. The bound holds for episodes of at most
+    ``horizon`` periods (``step`` and ``step_orders`` reset there; ``step_env``
+    runs past it at the caller's risk). Integers may be given as integral
+    floats; per-echelon settings are a scalar or exactly one value per
+    echelon (the scenario's own uniform defaults stretch to another
+    ``num_agents``).
     """
     scenario = _scenario(name)
     unknown = sorted(set(overrides) - set(ALLOWED_OVERRIDES))
@@ -165,20 +191,43 @@ def make(name: str = "basic", **overrides: Any) -> tuple[BeerGame, EnvParams]:
         **scenario.demand,
     }
     settings.update(overrides)
-    num_agents = settings.get("num_agents", 4)
-    if isinstance(num_agents, bool) or not isinstance(num_agents, (int, np.integer)) or num_agents < 2:
-        raise ValueError(f"num_agents must be an integer >= 2, got {num_agents!r}")
+    for key in _WHOLE_NUMBER_KEYS:
+        if key in settings:
+            if np.ndim(settings[key]) != 0:
+                raise ValueError(f"{key} must be a single whole number, got {settings[key]!r}")
+            settings[key] = _whole(key, settings[key])
+    num_agents = check_int("num_agents", settings.get("num_agents", 4), 2)
     if "demand_trace" in overrides:
         settings["demand"] = "trace"
 
-    shipment_min, shipment_max = _lead_pair(settings, "shipment_lead", scenario.shipment_lead, num_agents)
-    order_min, order_max = _lead_pair(settings, "order_lead", scenario.order_lead, num_agents - 1)
+    shipment_min, shipment_max = _lead_pair(settings, overrides, "shipment_lead", scenario.shipment_lead, num_agents)
+    order_min, order_max = _lead_pair(settings, overrides, "order_lead", scenario.order_lead, num_agents - 1)
     per_echelon = {
-        key: _per_echelon(key, settings[key], num_agents)
+        key: _per_echelon(key, settings[key], num_agents, stretch=key not in overrides)
         for key in ("holding_cost", "backlog_cost", "initial_inventory", "initial_order", "initial_shipment")
     }
-    horizon = settings["horizon"]
-    kind, thresholds, offset, trace, mean = _demand(settings, horizon)
+    for key in ("initial_inventory", "initial_order", "initial_shipment"):
+        per_echelon[key] = _whole(key, per_echelon[key])
+    for key in (
+        "reward_scale",
+        "seasonal_mean",
+        "seasonal_amplitude",
+        "seasonal_period",
+        "seasonal_noise",
+        "demand_mean",
+        "demand_std",
+        "demand_rate",
+    ):
+        check_range(key, settings[key])
+    horizon = check_int("horizon", settings["horizon"], 1)
+    for name, values in (("shipment_lead_max", shipment_max), ("order_lead_max", order_max)):
+        if values.size and int(values.max()) > MAX_LEAD:
+            raise ValueError(
+                f"{name} must be <= {MAX_LEAD} periods (each game keeps a ring buffer of lead + 1 "
+                f"slots per echelon), got {values.tolist()}"
+            )
+    kind, thresholds, offset, trace, mean, peak = _demand(settings, horizon)
+    _check_count_range(settings, per_echelon, shipment_max, order_max, horizon, peak)
 
     config = EnvConfig(
         num_agents=num_agents,
@@ -230,25 +279,68 @@ def _scenario(name: str) -> Scenario:
     return SCENARIOS[name]
 
 
-def _per_echelon(name: str, value: Any, length: int) -> np.ndarray:
+def _per_echelon(name: str, value: Any, length: int, stretch: bool = False) -> np.ndarray:
+    """One value per echelon from a scalar or a list of exactly ``length``; ``stretch`` lets a uniform
+    scenario default fit another chain length (never a list the caller gave)."""
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number):
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_):
         raise ValueError(f"{name} must be numeric, got {value!r}")
     if array.ndim == 0:
         return np.full((length,), array)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a scalar or have length {length}, got shape {array.shape}")
     if array.size != length:
-        if array.size > 0 and np.all(array == array[0]):  # a uniform default fits any chain length
+        if stretch and array.size > 0 and np.all(array == array[0]):
             return np.full((length,), array[0])
-        raise ValueError(f"{name} must have length {length} (one per echelon), got {array.size}")
+        raise ValueError(f"{name} must be a scalar or have length {length} (one per echelon), got {array.size}")
     return array
 
 
-def _lead_pair(settings, prefix, default, length):
+def _whole(name: str, value: Any) -> Any:
+    """``value`` (a number or an array) as integers, if every entry is a finite whole number."""
+    array = np.asarray(value)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+        raise ValueError(f"{name} must be a whole number, got {np.asarray(value).tolist()}")
+    if np.any(np.abs(array) > _INT32_MAX):
+        raise ValueError(f"{name} must fit a 32-bit count (|value| <= {_INT32_MAX}), got {array.tolist()}")
+    whole = array.astype(np.int64)
+    return int(whole) if whole.ndim == 0 else whole
+
+
+def _check_count_range(settings, per_echelon, shipment_max, order_max, horizon: int, peak_demand: int) -> None:
+    """Refuse settings whose counts could leave int32 within an episode: everything that starts in the
+    chain plus ``horizon`` periods of the largest demand or order bounds any stock, backlog or on-order."""
+    buffer = int(max(shipment_max.max(), order_max.max(initial=0))) + 1
+    initial = int(
+        np.sum(per_echelon["initial_inventory"])
+        + buffer * (np.sum(per_echelon["initial_shipment"]) + np.sum(per_echelon["initial_order"]))
+    )
+    largest = max(int(settings["max_order"]), int(peak_demand))
+    if initial + horizon * largest > _INT32_MAX:
+        raise ValueError(
+            f"horizon={horizon} periods of up to {largest} units (max_order={settings['max_order']}, largest "
+            f"demand {peak_demand}) on top of {initial} initial units could overflow the int32 counts "
+            f"(limit {_INT32_MAX}); lower horizon, max_order or the demand"
+        )
+
+
+def _lead_pair(settings, overrides, prefix, default, length):
     fixed = settings.get(prefix, default)
-    low = _per_echelon(f"{prefix}_min", settings.get(f"{prefix}_min", fixed), length)
-    high = _per_echelon(f"{prefix}_max", settings.get(f"{prefix}_max", fixed), length)
+    stretch = prefix not in overrides
+    low = _per_echelon(
+        f"{prefix}_min",
+        settings.get(f"{prefix}_min", fixed),
+        length,
+        stretch=stretch and f"{prefix}_min" not in overrides,
+    )
+    high = _per_echelon(
+        f"{prefix}_max",
+        settings.get(f"{prefix}_max", fixed),
+        length,
+        stretch=stretch and f"{prefix}_max" not in overrides,
+    )
     for label, values in ((f"{prefix}_min", low), (f"{prefix}_max", high)):
         if np.any(values != np.round(values)):
             raise ValueError(f"{label} must be whole periods, got {values.tolist()}")
@@ -258,7 +350,7 @@ def _lead_pair(settings, prefix, default, length):
             raise ValueError(f"{label} must be >= {floor}, got {values.tolist()}")
     if np.any(low > high):
         raise ValueError(f"{prefix}_min must be <= {prefix}_max, got min={low.tolist()} max={high.tolist()}")
-    return low.astype(np.int32), high.astype(np.int32)
+    return _whole(f"{prefix}_min", low), _whole(f"{prefix}_max", high)
 
 
 def _demand(settings: dict[str, Any], horizon: int):
@@ -268,7 +360,7 @@ def _demand(settings: dict[str, Any], horizon: int):
     trace = np.zeros((1,), np.int32)
     thresholds, offset = demand_lib.thresholds_from_pmf(np.ones(1)), 0
     if kind == "uniform":
-        thresholds, offset = demand_lib.uniform_table(int(settings["demand_low"]), int(settings["demand_high"]))
+        thresholds, offset = demand_lib.uniform_table(settings["demand_low"], settings["demand_high"])
         mean = 0.5 * (settings["demand_low"] + settings["demand_high"])
     elif kind == "normal":
         thresholds, offset = demand_lib.normal_table(float(settings["demand_mean"]), float(settings["demand_std"]))
@@ -284,6 +376,7 @@ def _demand(settings: dict[str, Any], horizon: int):
         mean = float(high)
         if low < 0 or high < 0:
             raise ValueError(f"classic_low and classic_high must be >= 0, got {low}, {high}")
+        peak = max(low, high)
     else:
         trace = np.asarray(settings.get("demand_trace"))
         if trace.ndim != 1 or not np.issubdtype(trace.dtype, np.integer):
@@ -292,8 +385,15 @@ def _demand(settings: dict[str, Any], horizon: int):
             raise ValueError(f"demand_trace must hold at least horizon={horizon} periods, got {trace.size}")
         if np.any(trace < 0):
             raise ValueError("demand_trace must be >= 0 everywhere")
+        if np.any(trace > _INT32_MAX):
+            raise ValueError(f"demand_trace must fit a 32-bit count (<= {_INT32_MAX})")
         mean = float(trace[:horizon].mean())
-    return kind, thresholds, offset, trace.astype(np.int32), float(mean)
+        peak = int(trace[:horizon].max())
+    if kind not in ("classic", "trace"):  # the table's largest value, plus the seasonal swing
+        peak = offset + thresholds.size
+        if kind == "seasonal":
+            peak += int(np.ceil(abs(float(settings["seasonal_mean"])) + abs(float(settings["seasonal_amplitude"]))))
+    return kind, thresholds, offset, trace.astype(np.int32), float(mean), int(peak)
 
 
 def _as_uint32(values: np.ndarray):

@@ -10,9 +10,9 @@ stderr naming it, so a damaged latest checkpoint costs one chunk, not the run.
 A leaf of the wrong shape or dtype is a different config, not damage: that is
 an error naming the field.
 
-msgpack rather than orbax: this state is one process's arrays, and orbax cost
-more than three seconds of import in every CLI run and test subprocess, and
-named no field in its shape errors (``docs/decisions.md``).
+msgpack rather than orbax: this state is one process's arrays, orbax restored a
+flipped byte without a word and named no field in its shape errors
+(``docs/decisions.md``).
 """
 
 from __future__ import annotations
@@ -83,17 +83,27 @@ def save(run_dir: str | os.PathLike, train_state: Any, host: dict[str, Any], fil
     return path
 
 
-def load(run_dir: str | os.PathLike, template: Any, filename: str | None = None) -> tuple[Any, dict[str, Any]]:
+def chunk_of(path: Path) -> int:
+    """The chunk a numbered checkpoint was taken after."""
+    return int(_NUMBERED.match(path.name).group(1))
+
+
+def load(
+    run_dir: str | os.PathLike, template: Any, filename: str | None = None, at_most: int | None = None
+) -> tuple[Any, dict[str, Any]]:
     """Restore into the structure of ``template`` (arrays or ``ShapeDtypeStruct``s): ``(state, host)``.
 
     Without ``filename``: the newest numbered checkpoint that is whole, falling
-    back past damaged ones with a line on stderr. Raises ``CheckpointError``
-    when none can be restored, and ``ValueError`` naming the field when the
-    checkpoint holds a different structure than ``template``.
+    back past damaged ones with a line on stderr; with ``at_most``, the newest
+    taken after at most that many chunks, where one is kept. Raises
+    ``CheckpointError`` when none can be restored, and ``ValueError`` naming
+    the field when the checkpoint holds a different structure than ``template``.
     """
     if filename is not None:
         return _load_file(Path(run_dir) / filename, template)
     candidates = saved_checkpoints(run_dir)
+    if at_most is not None and any(chunk_of(path) <= at_most for path in candidates):
+        candidates = [path for path in candidates if chunk_of(path) <= at_most]
     if not candidates:
         raise CheckpointError(f"{run_dir} holds no checkpoint ({PREFIX}NNNN{SUFFIX}) to resume from")
     problems = []

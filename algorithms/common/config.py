@@ -95,6 +95,8 @@ class CommonConfig:
     """Where log, checkpoint and plots go; empty: runs/<algo>-<scenario>-<time>."""
     resume: str = ""
     """Continue the run in this directory from its last checkpoint (its saved settings are used)."""
+    overwrite: bool = False
+    """Let a fresh run replace the files of an earlier run in --run-dir (without it, such a directory is refused)."""
     stop_after_chunks: int = 0
     """Stop after this many chunks of this invocation (0: run to the end); for schedulers and tests."""
     plots: bool = True
@@ -134,48 +136,86 @@ class CommonConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
-        """The config ``to_json`` saved; an unknown field raises rather than being dropped, and JSON's lists
-        become tuples again."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"saved config has fields {unknown} that {cls.__name__} does not know")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**fixed)
+    def from_json(cls: type[ConfigT], values: dict[str, Any], source: str = "saved config") -> ConfigT:
+        """The config ``to_json`` saved; a missing or unknown field raises ``ConfigError`` naming ``source``
+        rather than being filled in or dropped, and JSON's lists become tuples again."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown, missing = sorted(set(values) - known), sorted(known - set(values))
+        if unknown or missing:
+            raise ConfigError(
+                f"{source} does not match {cls.__module__}.{cls.__name__}: "
+                f"unknown fields {unknown}, missing fields {missing}"
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+# Flags that belong to an invocation, not to a run: --resume keeps the run's settings and takes only these.
+INVOCATION_FLAGS = ("resume", "run_dir", "stop_after_chunks", "progress")
 
 
 def parse_config(
-    config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None
+    config_cls: type[ConfigT],
+    argv: Sequence[str] | None = None,
+    description: str | None = None,
+    algorithm: str | None = None,
 ) -> ConfigT:
     """Parse and validate; on any error print one line and exit with status 2.
 
     With ``--resume DIR`` the run's saved settings replace the defaults; only
-    ``--stop-after-chunks`` and ``--progress`` of this invocation still apply.
+    ``--stop-after-chunks`` and ``--progress`` of this invocation still apply,
+    and any other flag that differs from the saved run is refused, so nothing
+    is ignored silently. ``algorithm`` names the CLI, to refuse another
+    algorithm's run directory.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     config = parse_flags(config_cls, argv, description)
     try:
         if config.resume:
-            config = resumed_config(config_cls, config)
+            config = resumed_config(config_cls, config, algorithm)
         config.validate()
     except ValueError as error:
         exit_with_usage_error(str(error))
     return config
 
 
-def resumed_config(config_cls: type[ConfigT], flags: ConfigT) -> ConfigT:
+def resumed_config(config_cls: type[ConfigT], flags: ConfigT, algorithm: str | None = None) -> ConfigT:
     """The config saved in the run directory ``flags.resume``, with this invocation's loop flags."""
+    if flags.overwrite:
+        raise ConfigError("--overwrite starts a new run; it cannot be combined with --resume")
     path = Path(flags.resume) / "config.json"
     if not path.is_file():
         raise ConfigError(f"--resume: {flags.resume!r} is not a run directory (no config.json in it)")
-    saved = read_json_object(path).get("config")
+    description = read_json_object(path)
+    saved_algorithm = description.get("algorithm")
+    if algorithm is not None and saved_algorithm != algorithm:
+        raise ConfigError(
+            f"--resume: {flags.resume!r} is a {saved_algorithm!r} run, not {algorithm!r}; "
+            f"resume it with python -m algorithms.{saved_algorithm} --resume {flags.resume}"
+        )
+    saved = description.get("config")
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} has no 'config' object; it was not written by a learner")
-    saved.update(
-        resume=flags.resume, run_dir=flags.resume, stop_after_chunks=flags.stop_after_chunks, progress=flags.progress
-    )
-    return config_cls.from_json(saved)
+    defaults = config_cls()
+    conflicts = [
+        f"{flag(name)} (saved {saved.get(name)!r}, given {getattr(flags, name)!r})"
+        for name in (f.name for f in dataclasses.fields(config_cls))
+        if name not in INVOCATION_FLAGS
+        and getattr(flags, name) != getattr(defaults, name)
+        and _as_saved(getattr(flags, name)) != saved.get(name)
+    ]
+    if conflicts:
+        raise ConfigError(
+            f"--resume continues {flags.resume} with its saved settings, so these flags cannot "
+            f"change it: {', '.join(conflicts)}; start a new run (--run-dir) to change them"
+        )
+    saved.update({name: getattr(flags, name) for name in INVOCATION_FLAGS})
+    saved["run_dir"] = flags.resume
+    return config_cls.from_json(saved, source=str(path))
+
+
+def _as_saved(value: Any) -> Any:
+    """A flag's value as ``to_json`` writes it (tuples become lists in JSON)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

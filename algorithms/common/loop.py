@@ -17,8 +17,8 @@ compiled chunk, so the result equals an uninterrupted run's bit for bit.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,13 +28,13 @@ import jax
 import numpy as np
 
 import jaxbeer
-from algorithms.common import checkpoint, evaluation
+from algorithms.common import checkpoint, evaluation, rundir, runlog
 from algorithms.common import metrics as metrics_lib
 from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config, read_json_object
 from algorithms.common.files import write_atomically, write_json
 from algorithms.common.game import Game
+from algorithms.common.runlog import LOG_FILE
 
-LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 
@@ -94,22 +94,38 @@ def main(
     argv: Sequence[str] | None = None,
     description: str | None = None,
 ) -> Path:
-    """The CLI of an algorithm: ``python -m algorithms.<algorithm> --flags``."""
-    config = parse_config(config_cls, argv, description)
+    """The CLI of an algorithm: ``python -m algorithms.<algorithm> --flags``.
+
+    Bad input exits with status 2 and one line; Ctrl-C (130) and a failed
+    write (1) end with one line saying what is safe and how to go on.
+    """
+    config = parse_config(config_cls, argv, description, algorithm=algorithm)
+    if not config.resume and not config.run_dir:
+        config = dataclasses.replace(config, run_dir=str(default_run_dir(config, algorithm)))
+    run_dir = Path(config.resume or config.run_dir)
     try:
-        if config.resume:
-            saved = read_json_object(Path(config.resume) / CONFIG_FILE)
-            if saved.get("algorithm") != algorithm:
-                raise ConfigError(
-                    f"--resume: {config.resume!r} is a {saved.get('algorithm')!r} run, not "
-                    f"{algorithm!r}; resume it with python -m algorithms.{saved.get('algorithm')}"
-                )
-            if not checkpoint.saved_checkpoints(config.resume):
-                raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
+        if config.resume and not checkpoint.saved_checkpoints(config.resume):
+            raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
+        rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
         learner = make_learner(config)
         return run(config, learner, algorithm)
     except (ConfigError, checkpoint.CheckpointError) as error:
         exit_with_usage_error(str(error))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {_what_is_safe(run_dir)}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as error:
+        print(
+            f"error: {error.strerror or error} ({error.filename or run_dir}); {_what_is_safe(run_dir)}", file=sys.stderr
+        )
+        raise SystemExit(1) from None
+
+
+def _what_is_safe(run_dir: Path) -> str:
+    saved = checkpoint.saved_checkpoints(run_dir)
+    if not saved:
+        return f"no chunk had finished, so {run_dir} holds no checkpoint yet"
+    return f"{saved[0].name} in {run_dir} is intact: continue with --resume {run_dir}"
 
 
 def entry_points(
@@ -137,17 +153,29 @@ def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
 def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
     """The host loop; returns the run directory. Exits with status 1 on a non-finite loss."""
     game = learner.game
-    run_dir = Path(config.resume or config.run_dir or default_run_dir(config, algorithm))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = rundir.claim(
+        config.resume or config.run_dir or default_run_dir(config, algorithm),
+        fresh=not config.resume,
+        overwrite=config.overwrite,
+    )
     num_chunks, updates_per_chunk = schedule(learner, config.num_chunks)
     steps_per_chunk = updates_per_chunk * learner.env_steps_per_update  # per seed
 
     keys = seed_keys(config.seed, config.num_seeds)
     init = jax.jit(jax.vmap(learner.init))
     if config.resume:
-        state, host = checkpoint.load(run_dir, jax.eval_shape(init, keys))
+        # The newest checkpoint whose chunks all have their log line, so that a damaged log is mended by
+        # replaying the chunks whose lines it lost (bit for bit) rather than leaving a gap in the history.
+        logged = runlog.logged_chunks(run_dir / LOG_FILE)
+        state, host = checkpoint.load(run_dir, jax.eval_shape(init, keys), at_most=logged)
         start_chunk = int(host["chunk"])
-        _truncate_log(run_dir / LOG_FILE, start_chunk)
+        if start_chunk > logged:
+            print(
+                f"warning: {run_dir / LOG_FILE} lacks the lines of chunks {logged + 1}-{start_chunk}, and no "
+                "earlier checkpoint is kept to replay them; the log has a gap there",
+                file=sys.stderr,
+            )
+        runlog.truncate(run_dir / LOG_FILE, start_chunk)
     else:
         description = {
             "algorithm": algorithm,
@@ -193,7 +221,7 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         chunk_metrics = jax.device_get(chunk_metrics)
         if not metrics_lib.all_finite(chunk_metrics):
             bad = sorted(k for k, v in chunk_metrics.items() if not np.all(np.isfinite(np.asarray(v))))
-            _append_log(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
+            runlog.append(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
             if bar is not None:
                 bar.close()
             if checkpoint.saved_checkpoints(run_dir):
@@ -225,7 +253,7 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
             "eval_gap_vs_base_stock": float(np.mean(eval_costs)) / base_stock_eval - 1.0,
         }
         host["chunk"] = chunk_index + 1
-        _append_log(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
+        runlog.append(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
         if host.get("best_eval") is None or record["eval_team_cost"] < host["best_eval"]:
             # Model selection on the fixed chunk-evaluation episodes; reports use fresh ones.
             host.update(best_eval=record["eval_team_cost"], best_chunk=chunk_index + 1)
@@ -277,7 +305,11 @@ def best_policy_rows(
     saved = read_json_object(Path(run_dir) / CONFIG_FILE)
     if not path.is_file() or saved.get("chunks") is None:
         return []
-    policy_params, host = checkpoint.load(run_dir, policy_template(learner, config), checkpoint.BEST_POLICY)
+    try:
+        policy_params, host = checkpoint.load(run_dir, policy_template(learner, config), checkpoint.BEST_POLICY)
+    except checkpoint.CheckpointError as error:  # only a report row depends on it
+        print(f"warning: {error}; the best chunk's policy is left out of the table", file=sys.stderr)
+        return []
     if host["best_chunk"] == saved["chunks"]:
         return []
     game = learner.game
@@ -312,20 +344,3 @@ def _progress(config: CommonConfig, num_chunks: int, start_chunk: int, algorithm
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.1f}"
-
-
-def _append_log(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _truncate_log(path: Path, chunks_done: int) -> None:
-    """Drop log lines written after the checkpoint being resumed (a crash between log and save)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if record and record.get("chunk", 0) <= chunks_done and "stopped" not in record:
-            kept.append(line + "\n")
-    write_atomically(path, "".join(kept))

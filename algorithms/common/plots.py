@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import jax
 import numpy as np
 
 import jaxbeer
+from algorithms.common import runlog
 from algorithms.common.evaluation import comparison_teams
 from algorithms.common.game import Game
 from algorithms.common.team import Act, team_policy
@@ -30,7 +30,7 @@ def _pyplot():
 def learning_curve(log_path: Path, out_path: Path, reference_cost: float | None = None) -> Path:
     """Training episode team cost and greedy evaluation cost against env steps."""
     plt = _pyplot()
-    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    records = runlog.read(log_path, warn=False)  # a damaged line was reported when the log was read before
     records = [r for r in records if "env_steps" in r]
     steps = np.array([r["env_steps"] for r in records], np.float64)
 

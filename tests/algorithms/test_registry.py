@@ -27,9 +27,14 @@ def test_every_learner_is_registered_once_under_its_cli_name():
         ('{"algorithm": "ippo"', ConfigError, "cannot be read as JSON"),
         ('{"config": {}}', ConfigError, "lacks 'algorithm' or 'config'"),
         ('{"algorithm": "dqn", "config": {}}', ConfigError, "unknown algorithm 'dqn'"),
+        ('{"algorithm": "ippo", "config": {"num_envs": 8}}', ConfigError, "missing fields"),
         (
-            '{"algorithm": "ippo", "config": {"num_envs": 8, "num_minibatches": 2, "num_steps": 4,'
-            ' "total_timesteps": 64, "base_stock_episodes": 4}}',
+            json.dumps(
+                {
+                    "algorithm": "ippo",
+                    "config": ippo.Config(num_envs=8, num_minibatches=2, num_steps=4, total_timesteps=64).to_json(),
+                }
+            ),
             CheckpointError,
             "holds no checkpoint",
         ),

@@ -28,14 +28,14 @@ import jaxbeer
         ),
         ("basic", {"max_order": 0}, r"max_order must be an integer >= 1"),
         ("basic", {"x_low": 3, "x_high": -3}, r"x_low must be <= x_high"),
-        ("basic", {"holding_cost": [1, 2, 3]}, r"holding_cost must have length 4"),
-        ("basic", {"order_lead": [1, 2, 3, 4]}, r"order_lead_min must have length 3"),
+        ("basic", {"holding_cost": [1, 2, 3]}, r"holding_cost must be a scalar or have length 4"),
+        ("basic", {"order_lead": [1, 2, 3, 4]}, r"order_lead_min must be a scalar or have length 3"),
         ("basic", {"demand_trace": [1, 2, 3], "horizon": 5}, r"demand_trace must hold at least horizon=5"),
         ("basic", {"horizon": 0}, r"horizon must be an integer >= 1"),
         ("basic", {"action_mode": "both"}, r"action_mode must be one of"),
         ("basic", {"demand": "zipf"}, r"demand must be one of"),
-        ("basic", {"demand": "uniform", "demand_low": 5, "demand_high": 2}, r"low <= high"),
-        ("basic", {"demand": "poisson", "demand_rate": -1.0}, r"rate must be > 0"),
+        ("basic", {"demand": "uniform", "demand_low": 5, "demand_high": 2}, r"0 <= demand_low <= demand_high"),
+        ("basic", {"demand": "poisson", "demand_rate": -1.0}, r"demand_rate \(Poisson\) must be finite and > 0"),
         ("basic", {"holding_cost_typo": 1.0}, r"unknown make\(\) argument\(s\) \['holding_cost_typo'\]"),
         ("basic", {"num_agents": 1}, r"num_agents must be an integer >= 2"),
     ],
@@ -55,5 +55,5 @@ def test_overrides_reach_config_and_params():
     assert params.holding_cost.dtype == jnp.float32 and params.initial_inventory.dtype == jnp.int32
     env3, params3 = jaxbeer.make("seed-default", num_agents=3)
     assert params3.holding_cost.shape == (3,) and params3.order_lead_min.shape == (2,)
-    with pytest.raises(ValueError, match="shipment_lead_min must have length 3"):
+    with pytest.raises(ValueError, match="shipment_lead_min must be a scalar or have length 3"):
         jaxbeer.make("basic", num_agents=3)  # basic's leads differ per echelon: no silent truncation
