@@ -14,13 +14,25 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _shared_dir(tmp_path_factory, name: str) -> Path:
+    """A directory every pytest-xdist worker of this run shares (its own under plain pytest).
+
+    The base-stock cache is written atomically, so workers can share it; the JAX
+    compilation cache stays per worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return tmp_path_factory.mktemp(name)
+    shared = tmp_path_factory.getbasetemp().parent / name
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
 @pytest.fixture(scope="session")
 def learner_env(tmp_path_factory) -> dict[str, str]:
     """Settings for learner runs, in-process and in subprocesses (pass the returned dict as ``env``):
     a session-wide cache of optimised base-stock levels (the optimiser runs once per scenario) and a
     persistent JAX compilation cache (identical programs of later runs load instead of compiling)."""
     settings = {
-        "PLOOTO_CACHE_DIR": str(tmp_path_factory.mktemp("plooto-cache")),
+        "PLOOTO_CACHE_DIR": str(_shared_dir(tmp_path_factory, "plooto-cache")),
         "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
@@ -58,3 +70,45 @@ def run_module(learner_env) -> Callable[..., subprocess.CompletedProcess]:
         return done
 
     return run
+
+
+# 2 updates of 8 games x 4 periods, in 2 chunks; tiny evaluations.
+TINY_PPO_FLAGS = (
+    "--num-envs 8 --num-steps 4 --num-minibatches 2 --total-timesteps 64 --num-chunks 2 "
+    "--eval-episodes 8 --base-stock-episodes 4 --hidden-sizes 16 --no-progress"
+).split()
+
+
+@pytest.fixture(scope="session")
+def tiny_ppo_flags() -> list[str]:
+    """The flags of the smallest PPO run the tests train: 2 updates of 8 games x 4 periods, 2 chunks."""
+    return list(TINY_PPO_FLAGS)
+
+
+@pytest.fixture(scope="session")
+def ippo_run(tmp_path_factory, run_module) -> Path:
+    """One tiny IPPO CLI run (every echelon learning), shared by the tests that read or reload a run."""
+    run_dir = tmp_path_factory.mktemp("ippo-run") / "ippo"
+    run_module("algorithms.ippo", *TINY_PPO_FLAGS, "--run-dir", str(run_dir), check=True)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def mixed_mappo_run(tmp_path_factory, run_module) -> Path:
+    """One tiny MAPPO CLI run of a mixed team (a learned retailer, Sterman co-players), 2 seeds, separate
+    networks per echelon."""
+    run_dir = tmp_path_factory.mktemp("mappo-run") / "mappo"
+    flags = ["--agents", "ppo,sterman,sterman,sterman", "--num-seeds", "2", "--no-share-params"]
+    run_module("algorithms.mappo", *TINY_PPO_FLAGS, *flags, "--run-dir", str(run_dir), check=True)
+    return run_dir
+
+
+SHARED_RUNS = ("ippo_run", "mixed_mappo_run")
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``), tests that read a shared training run go to one worker,
+    so each run is trained once rather than once per worker."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SHARED_RUNS):
+            item.add_marker(pytest.mark.xdist_group("shared-runs"))

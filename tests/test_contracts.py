@@ -62,6 +62,18 @@ def test_a_finished_run_directory_is_refused_without_overwrite(tmp_path, learner
     assert (run_dir / "results.json").read_text() != results
 
 
+def test_overwrite_replaces_the_tensorboard_folder_and_keeps_other_files(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "tensorboard").mkdir(parents=True)
+    (run_dir / "tensorboard" / "events.out.tfevents.1").write_bytes(b"old")
+    (run_dir / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"already holds a run \(tensorboard\)"):
+        rundir.claim(run_dir, fresh=True)
+    rundir.claim(run_dir, fresh=True, overwrite=True)
+    rundir.release(run_dir)
+    assert not (run_dir / "tensorboard").exists() and (run_dir / "notes.txt").read_text() == "mine"
+
+
 def test_run_dir_naming_a_file_is_one_line(tmp_path, learner_env, capsys):
     target = tmp_path / "a-file"
     target.write_text("not a directory")

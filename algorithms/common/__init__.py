@@ -13,6 +13,7 @@ metrics      finished-episode statistics inside the compiled loop and their host
 files        atomic writes
 rundir       one run per directory: the process-lifetime lock, --overwrite
 runlog       log.jsonl: append, tolerant read (damaged lines dropped with a warning), atomic truncate
+tensorboard  --tensorboard: each log.jsonl record mirrored as TensorBoard scalars
 checkpoint   checked msgpack checkpoints of the whole training state, the last two kept
 evaluation   greedy team against heuristic teams on the same episodes, cost tables
 loop         Learner interface, make_train, the host loop over compiled chunks (log, eval, checkpoint, resume)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence, TypeVar
 
 import jaxbeer
+from algorithms.common import tensorboard
 from jaxbeer.cli import exit_with_usage_error, parse_flags
 from jaxbeer.params import ACTION_MODES
 from jaxbeer.validation import check_int, check_range
@@ -103,6 +104,8 @@ class CommonConfig:
     """Write learning-curve and trajectory PNGs at the end."""
     progress: bool = True
     """Show a tqdm progress bar."""
+    tensorboard: bool = False
+    """Also write the numbers of each log.jsonl record to TensorBoard files in <run dir>/tensorboard."""
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming the flag and its allowed range (the scenario's own checks and
@@ -130,6 +133,8 @@ class CommonConfig:
             raise ConfigError("--hidden-sizes needs one or more widths")
         for width in self.hidden_sizes:
             check_int_flag("hidden_sizes", width, 1)
+        if self.tensorboard and not tensorboard.available():
+            raise ConfigError(tensorboard.MISSING)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON object, saved in the run's config.json so ``--resume`` can rebuild them."""
@@ -138,8 +143,14 @@ class CommonConfig:
     @classmethod
     def from_json(cls: type[ConfigT], values: dict[str, Any], source: str = "saved config") -> ConfigT:
         """The config ``to_json`` saved; a missing or unknown field raises ``ConfigError`` naming ``source``
-        rather than being filled in or dropped, and JSON's lists become tuples again."""
+        rather than being filled in or dropped, and JSON's lists become tuples again.
+
+        The one exception: fields of ``OUTPUT_ONLY_FIELDS`` that a run written
+        before they existed lacks take their defaults, since they change what
+        is written, never what is trained."""
         known = {f.name for f in dataclasses.fields(cls)}
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in OUTPUT_ONLY_FIELDS}
+        values = {**{k: v for k, v in defaults.items() if k not in values}, **values}
         unknown, missing = sorted(set(values) - known), sorted(known - set(values))
         if unknown or missing:
             raise ConfigError(
@@ -151,6 +162,8 @@ class CommonConfig:
 
 # Flags that belong to an invocation, not to a run: --resume keeps the run's settings and takes only these.
 INVOCATION_FLAGS = ("resume", "run_dir", "stop_after_chunks", "progress")
+# Fields that change what a run writes or shows, never its training; an older config.json may lack them.
+OUTPUT_ONLY_FIELDS = (*INVOCATION_FLAGS, "overwrite", "plots", "tensorboard")
 
 
 def parse_config(

@@ -8,7 +8,8 @@ and calls ``main``. The loop:
    chunk ahead of time so steps/s exclude compilation;
 3. per chunk: runs it, stops on a non-finite loss (the last good checkpoint
    stays), evaluates the greedy policy on fixed episodes against base-stock,
-   saves a checkpoint, appends one JSON line to ``log.jsonl``, moves the bar;
+   saves a checkpoint, appends one JSON line to ``log.jsonl`` (and, with
+   ``--tensorboard``, its numbers to TensorBoard), moves the bar;
 4. at the end: the cost table on fresh episodes (``results.json``) and plots.
 
 ``--resume DIR`` restores the state and the chunk counter and runs the same
@@ -28,7 +29,7 @@ import jax
 import numpy as np
 
 import jaxbeer
-from algorithms.common import checkpoint, evaluation, rundir, runlog
+from algorithms.common import checkpoint, evaluation, rundir, runlog, tensorboard
 from algorithms.common import metrics as metrics_lib
 from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config, read_json_object
 from algorithms.common.files import write_atomically, write_json
@@ -152,12 +153,24 @@ def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
 
 def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
     """The host loop; returns the run directory. Exits with status 1 on a non-finite loss."""
-    game = learner.game
     run_dir = rundir.claim(
         config.resume or config.run_dir or default_run_dir(config, algorithm),
         fresh=not config.resume,
         overwrite=config.overwrite,
     )
+    mirror = tensorboard.Mirror(run_dir / tensorboard.DIRECTORY) if config.tensorboard else None
+    try:
+        return _run(config, learner, algorithm, run_dir, mirror)
+    finally:  # also on the stop paths and Ctrl-C
+        if mirror is not None:
+            mirror.close()
+
+
+def _run(
+    config: CommonConfig, learner: Learner, algorithm: str, run_dir: Path, mirror: tensorboard.Mirror | None
+) -> Path:
+    """``run`` in a claimed ``run_dir``, mirroring each log record to ``mirror`` when there is one."""
+    game = learner.game
     num_chunks, updates_per_chunk = schedule(learner, config.num_chunks)
     steps_per_chunk = updates_per_chunk * learner.env_steps_per_update  # per seed
 
@@ -254,6 +267,8 @@ def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
         }
         host["chunk"] = chunk_index + 1
         runlog.append(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
+        if mirror is not None:
+            mirror.write(record)
         if host.get("best_eval") is None or record["eval_team_cost"] < host["best_eval"]:
             # Model selection on the fixed chunk-evaluation episodes; reports use fresh ones.
             host.update(best_eval=record["eval_team_cost"], best_chunk=chunk_index + 1)

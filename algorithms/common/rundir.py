@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import IO
 
@@ -19,6 +20,7 @@ from algorithms.common.config import ConfigError
 LOCK_FILE = ".lock"
 # What a run writes; --overwrite removes these and nothing else.
 RUN_FILES = ("config.json", "log.jsonl", "results.json", "best_policy.msgpack", "learning_curve.png", "trajectory.png")
+RUN_FOLDERS = ("tensorboard",)  # written with --tensorboard; replaced whole by --overwrite
 RUN_FILE_PREFIXES = ("checkpoint-",)
 
 _held: dict[Path, IO] = {}  # the open lock files of this process, kept open until it exits
@@ -28,7 +30,11 @@ def run_files(run_dir: Path) -> list[Path]:
     """The files in ``run_dir`` that a run writes (not the lock)."""
     if not run_dir.is_dir():
         return []
-    return sorted(p for p in run_dir.iterdir() if p.name in RUN_FILES or p.name.startswith(RUN_FILE_PREFIXES))
+    return sorted(
+        p
+        for p in run_dir.iterdir()
+        if p.name in RUN_FILES or p.name.startswith(RUN_FILE_PREFIXES) or (p.name in RUN_FOLDERS and p.is_dir())
+    )
 
 
 def claim(run_dir: str | os.PathLike, fresh: bool, overwrite: bool = False) -> Path:
@@ -68,7 +74,10 @@ def claim(run_dir: str | os.PathLike, fresh: bool, overwrite: bool = False) -> P
                 f"--resume {run_dir}, or replace it with --overwrite"
             )
         for path in earlier:
-            path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     return run_dir
 
 

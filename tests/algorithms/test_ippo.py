@@ -12,20 +12,13 @@ from algorithms import ippo
 from algorithms.common import checkpoint, evaluation
 from algorithms.common.loop import seed_keys
 
-# 2 updates of 8 games x 4 periods, in 2 chunks; tiny evaluations.
-TINY = (
-    "--num-envs 8 --num-steps 4 --num-minibatches 2 --total-timesteps 64 --num-chunks 2 "
-    "--eval-episodes 8 --base-stock-episodes 4 --hidden-sizes 16 --no-progress"
-).split()
-
 
 def _log(run_dir):
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, run_module):
-    run_dir = tmp_path / "ippo"
-    run_module("algorithms.ippo", *[*TINY, "--run-dir", str(run_dir)], check=True)
+def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(ippo_run, tmp_path, run_module):
+    run_dir = ippo_run
     for name in (
         "config.json",
         "log.jsonl",
@@ -66,22 +59,8 @@ def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(tmp_path, 
     assert all(np.isfinite(row["team_cost_mean"]) for row in table)
 
 
-def test_mappo_cli_mixed_team_many_seeds_separate_networks(tmp_path, run_module):
-    run_dir = tmp_path / "mappo"
-    run_module(
-        "algorithms.mappo",
-        *[
-            *TINY,
-            "--run-dir",
-            str(run_dir),
-            "--agents",
-            "ppo,sterman,sterman,sterman",
-            "--num-seeds",
-            "2",
-            "--no-share-params",
-        ],
-        check=True,
-    )
+def test_mappo_cli_mixed_team_many_seeds_separate_networks(mixed_mappo_run):
+    run_dir = mixed_mappo_run
     log = _log(run_dir)
     assert len(log[-1]["eval_team_cost_per_seed"]) == 2 and log[-1]["env_steps_all_seeds"] == 128
     rows = json.loads((run_dir / "results.json").read_text())["rows"]
