@@ -167,6 +167,25 @@ def uniform_random(high: int) -> Policy:
     return Policy(params=jnp.int32(check_int("high", high, 0)), apply=uniform_random_orders)
 
 
+# ------------------------------------------- learners' actions beside them
+def orders_with_actions(
+    env: Any,
+    state: EnvState,
+    env_params: EnvParams,
+    action_index: jax.Array,
+    mask: np.ndarray,
+    others: jax.Array | None = None,
+) -> jax.Array:
+    """Orders ``int32[A]``: where ``mask`` is True, from action indices ``int32[A]`` (``0 ..
+    num_actions - 1``, through ``env``'s action mode); elsewhere ``others`` (another policy's orders).
+
+    This is how a learned seat plays beside heuristic ones, in the learners'
+    teams and in the adapters alike. ``others=None`` means every seat acts.
+    """
+    learned = env.action_to_orders(state, action_index + env.config.action_low, env_params)
+    return learned if others is None else jnp.where(mask, learned, others)
+
+
 # ------------------------------------------------ the heuristic registry
 class Heuristic(NamedTuple):
     """A heuristic a team seat can play."""

@@ -36,9 +36,16 @@ def play_period(
     return state, reward, info
 
 
+def episode_keys(episode_key: jax.Array, horizon: int) -> tuple[jax.Array, jax.Array]:
+    """``(reset_key, period_keys[horizon])`` of one episode: how every rollout here, and the
+    adapters' ``reset(seed=...)``, turn an episode's key into its draws."""
+    reset_key, steps_key = jax.random.split(episode_key)
+    return reset_key, jax.random.split(steps_key, horizon)
+
+
 def _episode(env: BeerGame, params: EnvParams, policy: Policy, episode_key: jax.Array, record, carry):
     """Scan one episode from its key; ``record(carry, reward, info) -> (carry, output)`` per period."""
-    reset_key, steps_key = jax.random.split(episode_key)
+    reset_key, period_keys = episode_keys(episode_key, env.config.horizon)
     _, state = env.reset(reset_key, params)
 
     def period(scan_carry, period_key):
@@ -47,7 +54,7 @@ def _episode(env: BeerGame, params: EnvParams, policy: Policy, episode_key: jax.
         carry, output = record(carry, reward, info)
         return (state, carry), output
 
-    (_, carry), outputs = jax.lax.scan(period, (state, carry), jax.random.split(steps_key, env.config.horizon))
+    (_, carry), outputs = jax.lax.scan(period, (state, carry), period_keys)
     return carry, outputs
 
 

@@ -14,7 +14,6 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from algorithms.common.config import ConfigError
@@ -83,10 +82,8 @@ class Team:
     ) -> jax.Array:
         """Orders int32[A]: the learners' action indices (``int32[A]`` in ``[0, num_actions)``) through the
         env's action mode, the heuristics' own orders elsewhere."""
-        learned = env.action_to_orders(state, action_index + env.config.action_low, params)
-        if self.num_learners == self.num_agents:
-            return learned
-        return jnp.where(self.learner_mask, learned, self.heuristics()(key, state, params))
+        others = None if self.num_learners == self.num_agents else self.heuristics()(key, state, params)
+        return policies.orders_with_actions(env, state, params, action_index, self.learner_mask, others)
 
     def replace_learners(self, kind: str) -> Team:
         """The same co-players with every learner echelon played by ``kind`` (a heuristic)."""
