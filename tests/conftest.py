@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
-import jax
-import pytest
+# The suite is bound by XLA compile time (many small programs, each run a few times), and LLVM's
+# level-1 optimisation compiles a tiny IPPO run in 17 s instead of 22 s. Set before the first jax
+# computation initialises the backend; subprocesses (run_module) and notebook kernels inherit it.
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,29 +93,42 @@ def tiny_ppo_flags() -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def train_once(tmp_path_factory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """``train_once(name, train)``: see ``trained_once``."""
+    return lambda name, train: trained_once(tmp_path_factory, name, train)
+
+
+def trained_once(tmp_path_factory, name: str, train: Callable[[Path], object]) -> Path:
+    """``name``'s run directory, trained by ``train(run_dir)`` once per test session: under pytest-xdist
+    the first worker to get here trains it while the others wait on a lock, then all read it."""
+    root = _shared_dir(tmp_path_factory, name)
+    run_dir = root / "run"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (run_dir / "results.json").is_file():
+            if run_dir.exists():  # a worker that failed half-way leaves a partial run; train it again
+                shutil.rmtree(run_dir)
+            train(run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
 def ippo_run(tmp_path_factory, run_module) -> Path:
     """One tiny IPPO CLI run (every echelon learning), shared by the tests that read or reload a run."""
-    run_dir = tmp_path_factory.mktemp("ippo-run") / "ippo"
-    run_module("algorithms.ippo", *TINY_PPO_FLAGS, "--run-dir", str(run_dir), check=True)
-    return run_dir
+
+    def train(run_dir: Path) -> None:
+        run_module("algorithms.ippo", *TINY_PPO_FLAGS, "--run-dir", str(run_dir), check=True)
+
+    return trained_once(tmp_path_factory, "ippo-run", train)
 
 
 @pytest.fixture(scope="session")
 def mixed_mappo_run(tmp_path_factory, run_module) -> Path:
     """One tiny MAPPO CLI run of a mixed team (a learned retailer, Sterman co-players), 2 seeds, separate
     networks per echelon."""
-    run_dir = tmp_path_factory.mktemp("mappo-run") / "mappo"
     flags = ["--agents", "ppo,sterman,sterman,sterman", "--num-seeds", "2", "--no-share-params"]
-    run_module("algorithms.mappo", *TINY_PPO_FLAGS, *flags, "--run-dir", str(run_dir), check=True)
-    return run_dir
 
+    def train(run_dir: Path) -> None:
+        run_module("algorithms.mappo", *TINY_PPO_FLAGS, *flags, "--run-dir", str(run_dir), check=True)
 
-SHARED_RUNS = ("ippo_run", "mixed_mappo_run")
-
-
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``--dist loadgroup``), tests that read a shared training run go to one worker,
-    so each run is trained once rather than once per worker."""
-    for item in items:
-        if any(name in getattr(item, "fixturenames", ()) for name in SHARED_RUNS):
-            item.add_marker(pytest.mark.xdist_group("shared-runs"))
+    return trained_once(tmp_path_factory, "mappo-run", train)

@@ -34,7 +34,9 @@ def test_every_learner_is_registered_once_under_its_cli_name():
             json.dumps(
                 {
                     "algorithm": "ippo",
-                    "config": ippo.Config(num_envs=8, num_minibatches=2, num_steps=4, total_timesteps=64).to_json(),
+                    "config": ippo.Config(
+                        num_envs=8, num_minibatches=2, num_steps=4, total_timesteps=64, base_stock_episodes=4
+                    ).to_json(),
                 }
             ),
             CheckpointError,

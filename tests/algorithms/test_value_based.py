@@ -6,6 +6,7 @@ Tiny shapes throughout: four games, a few hundred updates, 16-unit networks.
 from __future__ import annotations
 
 import json
+import types
 
 import jax
 import jax.numpy as jnp
@@ -185,11 +186,18 @@ SMOKE = TINY + ["--total-timesteps", "480", "--num-chunks", "2", "--num-seeds", 
 
 
 @pytest.fixture(scope="module")
-def qmix_run(tmp_path_factory, run_module):
-    """One small QMIX run (2 seeds, 2 chunks) shared by the smoke, evaluate and resume tests."""
-    run_dir = tmp_path_factory.mktemp("qmix") / "run"
+def qmix_run(train_once, run_module):
+    """One small QMIX run (2 seeds, 2 chunks) shared by the smoke, evaluate and resume tests (trained once
+    per session, however many workers run them); its exit status and output are kept beside it."""
     flags = SMOKE + ["--no-plots", "--huber-delta", "1.0", "--n-step", "2"]
-    result = run_module("algorithms.qmix", *flags + ["--run-dir", str(run_dir)])
+
+    def train(run_dir):
+        done = run_module("algorithms.qmix", *flags + ["--run-dir", str(run_dir)])
+        record = {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+        (run_dir.parent / "qmix-cli.json").write_text(json.dumps(record))
+
+    run_dir = train_once("qmix-run", train)
+    result = types.SimpleNamespace(**json.loads((run_dir.parent / "qmix-cli.json").read_text()))
     return run_dir, flags, result
 
 

@@ -7,7 +7,6 @@ from ``NOTEBOOK_*`` environment variables, which the kernel inherits from this p
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jupytext
@@ -48,9 +47,7 @@ def test_notebook_runs_and_its_checks_pass(name, learner_env, tmp_path, monkeypa
         monkeypatch.setenv(variable, value)
     # Inline figures: a kernel started with MPLBACKEND=Agg would draw them but show nothing.
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    # These budgets are compile-bound: XLA's costliest backend optimisations (level 2, the default) take
-    # more compile time than they save in run time; level 1 halves notebook 3's compiles.
-    monkeypatch.setenv("XLA_FLAGS", f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip())
+    # XLA_FLAGS (tests/conftest.py: level-1 backend optimisation, for compile-bound budgets) is inherited.
     # A python3 kernel of this very interpreter, ahead of any other python3 kernelspec on the machine.
     kernelspec.write_kernel_spec(tmp_path / "jupyter" / "kernels" / "python3")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
