@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
-from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from algorithms.common.config import ConfigError, check_int_flag, parse_checked_flags
 from benchmarks import harness
 from benchmarks.env_throughput import make_rollout
 
@@ -168,11 +168,7 @@ ROWS: dict[str, tuple[Callable[[Args], Callable[[], object]], bool, str]] = {
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Time every row whose library is installed, print the table and write the JSON; returns the payload."""
-    args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
-    try:
-        args.validate()
-    except ConfigError as error:
-        exit_with_usage_error(str(error))
+    args = parse_checked_flags(Args, argv, __doc__.splitlines()[0])
     rows, skipped = [], []
     for label, (make, vectorised, module) in ROWS.items():
         try:

@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
-from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from algorithms.common.config import ConfigError, check_int_flag, parse_checked_flags
 from benchmarks import harness
 from jaxbeer.demand import threefry2x32, threefry_key_words
 
@@ -321,12 +321,7 @@ class Args:
 
 def parse_args(argv: Sequence[str] | None) -> Args:
     """tyro flags; a bad flag or value prints one line and exits with status 2."""
-    args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
-    try:
-        args.validate()
-    except ConfigError as error:
-        exit_with_usage_error(str(error))
-    return args
+    return parse_checked_flags(Args, argv, __doc__.splitlines()[0])
 
 
 def print_table(rows: list[dict]) -> None:

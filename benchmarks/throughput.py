@@ -48,7 +48,7 @@ import numpy as np
 
 import jaxbeer
 from algorithms import registry
-from algorithms.common.config import ConfigError, check_int_flag, exit_with_usage_error, parse_flags
+from algorithms.common.config import ConfigError, check_int_flag, parse_checked_flags
 from benchmarks import env_throughput, harness
 from benchmarks.reference_numpy import ReferenceBeerGame, ReferenceSettings
 
@@ -503,11 +503,7 @@ def _progress(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run the suite, rewriting the JSON after each part; exit 2 with one line on a bad flag."""
-    args = parse_flags(Args, list(sys.argv[1:] if argv is None else argv), __doc__.splitlines()[0])
-    try:
-        args.validate()
-    except ConfigError as error:
-        exit_with_usage_error(str(error))
+    args = parse_checked_flags(Args, argv, __doc__.splitlines()[0])
     key = jax.random.PRNGKey(args.seed)
     env_key, learner_key, peer_key = jax.random.split(key, 3)
     payload = {

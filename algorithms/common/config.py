@@ -21,6 +21,7 @@ from jaxbeer.params import ACTION_MODES
 from jaxbeer.validation import check_int, check_range
 
 ConfigT = TypeVar("ConfigT", bound="CommonConfig")
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -189,6 +190,17 @@ def parse_config(
     except ValueError as error:
         exit_with_usage_error(str(error))
     return config
+
+
+def parse_checked_flags(args_cls: type[T], argv: Sequence[str] | None, description: str | None = None) -> T:
+    """A tool's flags (a dataclass with ``validate()``): ``parse_flags``, then its checks; either's error
+    is one line and exit status 2, before anything compiles."""
+    args = parse_flags(args_cls, list(sys.argv[1:] if argv is None else argv), description)
+    try:
+        args.validate()
+    except ValueError as error:
+        exit_with_usage_error(str(error))
+    return args
 
 
 def resumed_config(config_cls: type[ConfigT], flags: ConfigT, algorithm: str | None = None) -> ConfigT:
