@@ -163,9 +163,29 @@ for name, lv, cost, result in zip(("search", "literature"), (levels, LITERATURE)
 # chain, the episodes every learner here is scored on. The classical optimum of a serial chain is a
 # *long-run* one, the average cost per period of an endless game in steady state, which Clark and Scarf's
 # decomposition (computed as Chen and Zheng do) gives exactly, without simulation. The two need not pick the
-# same levels: the start-up periods weigh in one and not in the other. That exact long-run solution will
-# join this notebook once `jaxbeer.exact` exists; it does not yet, so nothing here stands in for it.
+# same levels: the start-up periods weigh in one and not in the other.
 #
+# ## The exact long-run optimum
+#
+# `jaxbeer.exact.optimal_base_stock` computes that long-run optimum by the recursion over echelons on
+# lead-time-demand distributions (no simulation); `basic` charges backlog at the retailer only, so the
+# Clark-Scarf conditions hold and the result is the optimum (`kind == "optimal"`), not only the best
+# base-stock. `exact.base_stock_cost` prices any levels the same way, so the search's levels and the
+# literature's get a long-run cost too, per period. The finite-horizon figures above are per
+# 100-period episode from an empty chain, start-up included.
+
+# %%
+exact_optimum = jaxbeer.exact.optimal_base_stock(env, params)
+long_run = {
+    "exact optimum": (exact_optimum.levels, exact_optimum.cost),
+    "search": (levels, jaxbeer.exact.base_stock_cost(env, params, levels)),
+    "literature": (LITERATURE, jaxbeer.exact.base_stock_cost(env, params, LITERATURE)),
+}
+print(f"exact result: {exact_optimum.kind}")
+for name, (lv, cost) in long_run.items():
+    print(f"{name:<15}{str(np.asarray(lv).tolist()):<16} long-run cost {cost:7.3f} per period")
+
+# %% [markdown]
 # ## What this notebook claims, checked
 
 # %%
@@ -177,5 +197,8 @@ np.testing.assert_allclose(surface[levels[0], levels[1]], search_cost, rtol=1e-5
 # The surface's minimum is near the search's result: within 1% in cost and 2 levels in each echelon.
 assert surface.min() >= 0.99 * search_cost, (surface.min(), search_cost)
 assert abs(best_r - levels[0]) <= 2 and abs(best_w - levels[1]) <= 2, ((best_r, best_w), levels)
+# No levels beat the exact optimum in the long run, the search's and the literature's included.
+assert exact_optimum.kind == "optimal"
+assert all(cost >= exact_optimum.cost - 1e-9 for _, cost in long_run.values()), long_run
 assert SURFACE_FIGURE.is_file()
 print("all checks passed")
