@@ -21,6 +21,7 @@ from algorithms.common.loop import CONFIG_FILE, Learner, policy_template, state_
 from algorithms.common.reference import remember_reference
 from algorithms.common.team import team_policy
 from jaxbeer import BeerGame, EnvParams, Policy
+from jaxbeer.validation import check_int
 
 
 class Algorithm(NamedTuple):
@@ -98,8 +99,7 @@ def load_policy(run_dir: str | Path, which: Literal["final", "best"] = "final", 
         raise PolicyLoadError(f"{run_dir} is not a run directory (it does not exist or is not a directory)")
     try:
         saved, config, learner = _load_learner(run_dir)
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < config.num_seeds:
-            raise PolicyLoadError(f"seed must be an integer in [0, {config.num_seeds - 1}] for {run_dir}, got {seed!r}")
+        check_int("seed", seed, 0, config.num_seeds - 1, error=PolicyLoadError)
         if which == "final":
             state, host = checkpoint.load(run_dir, state_template(learner, config))
             policy_params = jax.vmap(learner.policy_params)(state)

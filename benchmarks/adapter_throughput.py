@@ -24,6 +24,7 @@ that says so. The first call of every row compiles and is not timed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -91,9 +92,8 @@ def gymnasium_vector_row(args: Args) -> Callable[[], object]:
     vector = BeerGameVectorEnv(num_envs=args.num_games, scenario=args.scenario)
     vector.reset(seed=args.seed)
     vector.action_space.seed(args.seed)
-    actions = [vector.action_space.sample() for _ in range(8)]
-    count = iter(range(10**12))
-    return _python_loop(lambda: vector.step(actions[next(count) % 8]), args.steps)
+    actions = itertools.cycle([vector.action_space.sample() for _ in range(8)])
+    return _python_loop(lambda: vector.step(next(actions)), args.steps)
 
 
 def gymnasium_single_row(args: Args) -> Callable[[], object]:

@@ -15,8 +15,7 @@ the stream; the first one ever draws ``s`` from Gymnasium's ``np_random``.
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +39,33 @@ REWARDS = ("team", "own")
 def episode_key(seed: int, episode: int) -> jax.Array:
     """The key of episode ``episode`` after ``reset(seed=seed)``."""
     return jax.random.fold_in(jax.random.PRNGKey(seed), episode)
+
+
+class SeedStream:
+    """A single-game adapter's ``reset(seed=...)`` as episode keys (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.seed: int | None = None
+        self.episode = 0
+
+    def next_key(self, seed: int | None, draw_seed: Callable[[], int]) -> jax.Array:
+        """The next episode's key; ``seed`` restarts the stream, and ``draw_seed()`` starts it when no seed
+        was ever given."""
+        if seed is not None or self.seed is None:
+            self.seed, self.episode = int(seed) if seed is not None else int(draw_seed()), 0
+        key = episode_key(self.seed, self.episode)
+        self.episode += 1
+        return key
+
+
+def checked_action(space: Any, action: Any, name: str) -> np.ndarray:
+    """``action`` as a NumPy integer array if it lies in the Gymnasium ``space``; ``ValueError`` naming
+    ``name`` and the space otherwise (before anything runs)."""
+    value = np.asarray(action)
+    if not np.issubdtype(value.dtype, np.integer) or not space.contains(value.astype(np.int64)):
+        got = repr(action) if value.size <= 16 else f"an array of shape {value.shape}"
+        raise ValueError(f"{name} must lie in {space}, got {got}")
+    return value
 
 
 def agent_names(env: BeerGame) -> tuple[str, ...]:
@@ -102,7 +128,6 @@ def seat_rewards(cost: jax.Array, params: EnvParams, reward: str) -> jax.Array:
     return jnp.broadcast_to(own.sum(), own.shape) if reward == "team" else own
 
 
-@functools.partial(jax.jit, static_argnames=("env",))
 def reset_episode(env: BeerGame, params: EnvParams, key: jax.Array) -> tuple[jax.Array, EnvState, jax.Array]:
     """``(obs, state, period_keys)`` of the episode of ``key``, drawn as ``jaxbeer.rollouts`` draws it."""
     reset_key, period_keys = episode_keys(key, env.config.horizon)
@@ -221,8 +246,7 @@ class HostGames:
 
         self._reset = jax.jit(reset)
         action_shape = (len(seats),) if num_games is None else (num_games, len(seats))
-        key_shape = jax.ShapeDtypeStruct((2,), jnp.uint32) if num_games is None else None
-        key_shape = key_shape or jax.ShapeDtypeStruct((num_games, 2), jnp.uint32)
+        key_shape = jax.ShapeDtypeStruct((2,) if num_games is None else (num_games, 2), jnp.uint32)
         _, example_state, stream = jax.eval_shape(self._reset, key_shape)
         example = jax.eval_shape(step, example_state, jax.ShapeDtypeStruct(action_shape, jnp.int32), stream)
         self._packing = _Packing(example[1], batch_ndim=0 if num_games is None else 1)
@@ -254,7 +278,6 @@ def _host_info(info: dict) -> dict:
     return {k: v for k, v in info.items() if k not in (jaxbeer.FINAL_OBS, jaxbeer.FINAL_STATE)}
 
 
-@functools.partial(jax.jit, static_argnames=("env",))
 def reset_games(env: BeerGame, params: EnvParams, keys: jax.Array):
     """Vectorised reset: ``(obs[N, A, F], state, keys[N])``; each game's key stream goes on in ``keys``."""
     keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)

@@ -31,6 +31,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 import jaxbeer
 from jaxbeer import policies
 from jaxbeer.adapters import core
+from jaxbeer.validation import check_int
 
 SEAT_ENV_ID = "jaxbeer/BeerGame-v0"
 CENTRAL_ENV_ID = "jaxbeer/BeerGameCentral-v0"
@@ -116,20 +117,14 @@ class BeerGameEnv(gymnasium.Env):
         self.game = _Seats(scenario, seat, co_players, reward, base_stock_levels, overrides)
         self.observation_space = self.game.observation_space()
         self.action_space = self.game.action_space()
-        self._seed: int | None = None
-        self._episode = 0
+        self._seeds = core.SeedStream()
         self._state = None
         self._info: dict[str, np.ndarray] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """``(obs, info)`` of a new episode; see ``jaxbeer.adapters.core`` for how seeds become keys."""
         super().reset(seed=seed)
-        if seed is not None:
-            self._seed, self._episode = int(seed), 0
-        elif self._seed is None:
-            self._seed, self._episode = int(self.np_random.integers(2**31)), 0
-        key = core.episode_key(self._seed, self._episode)
-        self._episode += 1
+        key = self._seeds.next_key(seed, lambda: self.np_random.integers(2**31))
         obs, self._state, self._period_keys = self.game.host.reset(key)
         self._truncated = False
         self._info = {}
@@ -139,9 +134,7 @@ class BeerGameEnv(gymnasium.Env):
         """``(obs, reward, terminated, truncated, info)`` of one period."""
         if self._state is None or self._truncated:
             raise RuntimeError("call reset() first: the episode has not started or has ended")
-        action = np.asarray(action)
-        if not np.issubdtype(action.dtype, np.integer) or not self.action_space.contains(action.astype(np.int64)):
-            raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
+        action = core.checked_action(self.action_space, action, "action")
         game = self.game
         action_index = action.astype(np.int32).reshape(len(game.seats))
         self._state, outputs, _ = game.host.step(self._state, action_index, self._period_keys)
@@ -194,9 +187,7 @@ class BeerGameVectorEnv(VectorEnv):
         base_stock_levels: Sequence[int] | None = None,
         **overrides: Any,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_int("num_envs", num_envs, 1)
         self.game = _Seats(scenario, seat, co_players, reward, base_stock_levels, overrides, self.num_envs)
         self.single_observation_space = self.game.observation_space()
         self.single_action_space = self.game.action_space()
@@ -218,9 +209,7 @@ class BeerGameVectorEnv(VectorEnv):
         """``(obs, rewards, terminations, truncations, info)`` of one period of every game."""
         if self._state is None:
             raise RuntimeError("call reset() first")
-        actions = np.asarray(actions)
-        if not np.issubdtype(actions.dtype, np.integer) or not self.action_space.contains(actions.astype(np.int64)):
-            raise ValueError(f"actions must lie in {self.action_space}, got shape {actions.shape}")
+        actions = core.checked_action(self.action_space, actions, "actions")
         game = self.game
         action_index = actions.astype(np.int32).reshape(self.num_envs, len(game.seats))
         self._state, outputs, self._keys = game.host.step(self._state, action_index, self._keys)

@@ -54,8 +54,7 @@ class BeerGameParallelEnv(pettingzoo.ParallelEnv):
         }
         self.action_spaces = {agent: spaces.Discrete(self.env.config.num_actions) for agent in self.possible_agents}
         self.state_space = spaces.Box(low=0.0, high=np.inf, shape=(self.env.global_state_dim,), dtype=np.float32)
-        self._seed: int | None = None
-        self._episode = 0
+        self._seeds = core.SeedStream()
         self._state = None
         self._period_keys = None
         self._info: dict[str, np.ndarray] = {}
@@ -70,13 +69,7 @@ class BeerGameParallelEnv(pettingzoo.ParallelEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """``(obs, infos)`` of a new episode, keyed by agent; see ``jaxbeer.adapters.core`` for seeds."""
-        if seed is not None:
-            self._seed, self._episode = int(seed), 0
-        elif self._seed is None:
-            rng, _ = seeding.np_random(None)
-            self._seed, self._episode = int(rng.integers(2**31)), 0
-        key = core.episode_key(self._seed, self._episode)
-        self._episode += 1
+        key = self._seeds.next_key(seed, lambda: seeding.np_random(None)[0].integers(2**31))
         obs, self._state, self._period_keys = self._host.reset(key)
         self.agents = list(self.possible_agents)
         self._info = {}
@@ -129,15 +122,7 @@ class BeerGameParallelEnv(pettingzoo.ParallelEnv):
 
     def _action_index(self, agent: str, action: Any) -> int:
         """``action`` as an int after checking it against the agent's space; ``ValueError`` otherwise."""
-        value = np.asarray(action)
-        space = self.action_spaces[agent]
-        if (
-            value.shape != ()
-            or not np.issubdtype(value.dtype, np.integer)
-            or not space.contains(value.astype(np.int64))
-        ):
-            raise ValueError(f"action of {agent} must be an integer in {space}, got {action!r}")
-        return int(value)
+        return int(core.checked_action(self.action_spaces[agent], action, f"action of {agent}"))
 
     def _per_agent(self, obs) -> dict[str, np.ndarray]:
         rows = np.array(obs)  # a writable copy, not a read-only view of the device buffer
