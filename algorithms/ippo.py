@@ -41,11 +41,18 @@ import optax
 
 from algorithms.common import metrics, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
-from algorithms.common.gae import gae
+from algorithms.common.gae import bootstrap_values, gae, keep_at_truncation, max_truncations, values_at_truncations
 from algorithms.common.game import make_game
 from algorithms.common.loop import Learner, entry_points
 from algorithms.common.minibatches import minibatches_over_games
-from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, categorical, symlog, with_agent_id
+from algorithms.common.networks import (
+    AgentNetwork,
+    PolicyHead,
+    ValueHead,
+    sample_categorical,
+    symlog,
+    with_agent_id,
+)
 
 NAME = "ippo"
 
@@ -92,7 +99,13 @@ class Config(CommonConfig):
     makes the greedy one behave like the one trained."""
     anchor_logit: float = 2.0
     """Relative mode: initial logit bonus of x = 0 (order what arrived), so learning starts near
-    pass-through instead of uniformly random orders; 0 starts uniform. Used only with --action-mode relative."""
+    pass-through instead of uniformly random orders; 0 starts uniform. With --anchor-base-stock: the bonus of
+    each echelon's base-stock target. Otherwise unused."""
+    anchor_base_stock: bool = False
+    """Start every learning echelon's actor at the optimised base-stock policy: with order_up_to actions
+    base-stock plays one constant target per echelon, so behaviour cloning of it reaches exactly this initial
+    policy (a logit bonus of --anchor-logit at that target). Off by default; its results are reported apart
+    from learning from scratch. Needs --action-mode order_up_to and separate networks."""
     vf_coef: float = 0.5
     """Weight of the value loss beside the policy loss; one optimiser steps actor and critic together."""
     max_grad_norm: float = 0.5
@@ -116,6 +129,11 @@ class Config(CommonConfig):
         for name in ("lr", "clip_eps", "ent_coef", "vf_coef", "max_grad_norm", "anchor_logit", "ent_coef_end"):
             check_range_flag(name, getattr(self, name), 0.0)
         check_range_flag("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        if self.anchor_base_stock and (self.action_mode != "order_up_to" or self.share_params):
+            raise ConfigError(
+                "--anchor-base-stock needs --action-mode order_up_to and separate networks (no --share-params), "
+                f"got --action-mode {self.action_mode}" + (" --share-params" if self.share_params else "")
+            )
 
 
 class ActorCritic(NamedTuple):
@@ -142,12 +160,19 @@ class Transition(NamedTuple):
 
     obs: jax.Array  # [E, A, F]
     critic_features: jax.Array  # what the critic sees before the step
-    final_critic_features: jax.Array  # ... and after it, before any reset (bootstrap)
     action: jax.Array  # int32[E, A], index into the action space
     log_prob: jax.Array  # [E, A]
     reward: jax.Array  # [E, A]
     terminated: jax.Array  # [E]
     truncated: jax.Array  # [E]
+
+
+class Rollout(NamedTuple):
+    """What GAE needs besides the transitions: the critic's view after the last period, and of each game's
+    final observation at every truncation (the bootstrap), which the transitions do not keep."""
+
+    last_features: Any  # features of the observation after the last period [E, ...]
+    end_features: Any  # [K, E, ...]: slot k holds the final features of a game's (k+1)-th truncation
 
 
 class Critic(NamedTuple):
@@ -191,6 +216,13 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
 
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
 
+    def anchored_at_base_stock(actor_params):
+        """Add the anchor logit at each echelon's base-stock target to its policy head's bias ``[A, N]``."""
+        targets = jnp.clip(jnp.asarray(game.team.base_stock_levels, jnp.int32), 0, num_actions - 1)
+        head = actor_params["params"]["Dense_0"]
+        bias = head["bias"] + config.anchor_logit * jax.nn.one_hot(targets, num_actions, dtype=head["bias"].dtype)
+        return {**actor_params, "params": {**actor_params["params"], "Dense_0": {**head, "bias": bias}}}
+
     def init(key):
         actor_key, critic_key, reset_key, key = jax.random.split(key, 4)
         obs, env_state = vector_env.reset(env, reset_key, env_params, num_envs, stagger=True)
@@ -198,6 +230,8 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         params = ActorCritic(
             actor=actor.init(actor_key, actor_input(obs[0])), critic=value.init(critic_key, critic.inputs(features[0]))
         )
+        if config.anchor_base_stock:
+            params = params._replace(actor=anchored_at_base_stock(params.actor))
         return TrainState(
             params=params,
             opt_state=optimizer.init(params),
@@ -209,38 +243,60 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         )
 
     # ----------------------------------------------------------- rollout
+    max_ends = max_truncations(num_steps, env.config.horizon)
+
     def rollout(state: TrainState):
         def period(carry, key):
-            env_state, obs, running_cost = carry
+            env_state, obs, running_cost, ends_seen, end_features = carry
             act_key, step_key = jax.random.split(key)
-            policy = categorical(actor.apply(state.params.actor, actor_input(obs)))
-            action, log_prob = policy.sample_and_log_prob(seed=act_key)
+            action, log_prob = sample_categorical(act_key, actor.apply(state.params.actor, actor_input(obs)))
             step = vector_env.vector_step(env, team, step_key, env_state, action, env_params)
             done = jnp.logical_or(step.terminated, step.truncated)
             running_cost, finished = metrics.track_episodes(running_cost, step.cost, done)
+            final_features = critic.features(env, env_params, step.final_obs, step.final_state)
+            end_features = keep_at_truncation(end_features, ends_seen, step.truncated, final_features)
             transition = Transition(
                 obs=obs,
                 critic_features=critic.features(env, env_params, obs, env_state),
-                final_critic_features=critic.features(env, env_params, step.final_obs, step.final_state),
                 action=action,
                 log_prob=log_prob,
                 reward=step.reward,
                 terminated=step.terminated,
                 truncated=step.truncated,
             )
-            return (step.state, step.obs, running_cost), (transition, finished)
+            carry = (step.state, step.obs, running_cost, ends_seen + step.truncated.astype(jnp.int32), end_features)
+            return carry, (transition, finished)
 
         key, rollout_key = jax.random.split(state.key)
-        (env_state, obs, running_cost), (trajectory, finished) = jax.lax.scan(
-            period, (state.env_state, state.obs, state.running_cost), jax.random.split(rollout_key, num_steps)
+        features = critic.features(env, env_params, state.obs, state.env_state)
+        carry = (
+            state.env_state,
+            state.obs,
+            state.running_cost,
+            jnp.zeros((num_envs,), jnp.int32),
+            jnp.zeros((max_ends,) + features.shape, features.dtype),
+        )
+        (env_state, obs, running_cost, _, end_features), (trajectory, finished) = jax.lax.scan(
+            period, carry, jax.random.split(rollout_key, num_steps)
         )
         state = state._replace(env_state=env_state, obs=obs, running_cost=running_cost, key=key)
-        return state, trajectory, metrics.sum_over_time(finished)
+        ends = Rollout(last_features=critic.features(env, env_params, obs, env_state), end_features=end_features)
+        return state, trajectory, ends, metrics.sum_over_time(finished)
+
+    def critic_values(critic_params, trajectory: Transition, ends: Rollout):
+        """V(obs[t]) and the value of what follows each step: one critic pass over the T stored steps, plus
+        the last observation and the K truncation slots (instead of a second pass over all T final ones)."""
+        values = value.apply(critic_params, critic.inputs(trajectory.critic_features))  # [T, E, A]
+        last_value = value.apply(critic_params, critic.inputs(ends.last_features))  # [E, A]
+        end_values = value.apply(critic_params, critic.inputs(ends.end_features))  # [K, E, A]
+        final_values = values_at_truncations(end_values, trajectory.truncated)
+        return values, bootstrap_values(values, last_value, final_values, trajectory.truncated)
 
     # -------------------------------------------------------------- loss
     def loss_fn(params, batch, advantages, targets, ent_coef):
-        policy = categorical(actor.apply(params.actor, actor_input(batch.obs)))
-        log_prob = policy.log_prob(batch.action)
+        # One log-softmax serves the ratio and the entropy (distrax's Categorical normalises for each).
+        log_probs = jax.nn.log_softmax(actor.apply(params.actor, actor_input(batch.obs)))
+        log_prob = jnp.take_along_axis(log_probs, batch.action[..., None], axis=-1)[..., 0]
         values = value.apply(params.critic, critic.inputs(batch.critic_features))
         weight = jnp.broadcast_to(learner_weight, log_prob.shape)
 
@@ -255,7 +311,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             jnp.minimum(ratio * normalised, jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * normalised)
         )
         value_loss = 0.5 * mean((values - targets) ** 2)
-        entropy = mean(policy.entropy())
+        entropy = mean(-jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
         loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
         stats = {
             "loss": loss,
@@ -269,11 +325,8 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
 
     # ------------------------------------------------------------ update
     def update(state: TrainState):
-        state, trajectory, episode_stats = rollout(state)
-        critic_params = state.params.critic
-        values = value.apply(critic_params, critic.inputs(trajectory.critic_features))  # [T, E, A]
-        # V(final_obs[t]) is V(obs[t+1]) within an episode and the truncation bootstrap at its end.
-        next_values = value.apply(critic_params, critic.inputs(trajectory.final_critic_features))
+        state, trajectory, ends, episode_stats = rollout(state)
+        values, next_values = critic_values(state.params.critic, trajectory, ends)
         advantages, targets = gae(
             trajectory.reward,
             values,

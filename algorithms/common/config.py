@@ -146,11 +146,13 @@ class CommonConfig:
         """The config ``to_json`` saved; a missing or unknown field raises ``ConfigError`` naming ``source``
         rather than being filled in or dropped, and JSON's lists become tuples again.
 
-        The one exception: fields of ``OUTPUT_ONLY_FIELDS`` that a run written
+        The exceptions: fields of ``OUTPUT_ONLY_FIELDS`` that a run written
         before they existed lacks take their defaults, since they change what
-        is written, never what is trained."""
+        is written, never what is trained; and fields of ``FIELDS_ADDED_LATER``
+        take the value with which such a run trained."""
         known = {f.name for f in dataclasses.fields(cls)}
         defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in OUTPUT_ONLY_FIELDS}
+        defaults.update({name: value for name, value in FIELDS_ADDED_LATER.items() if name in known})
         values = {**{k: v for k, v in defaults.items() if k not in values}, **values}
         unknown, missing = sorted(set(values) - known), sorted(known - set(values))
         if unknown or missing:
@@ -165,6 +167,8 @@ class CommonConfig:
 INVOCATION_FLAGS = ("resume", "run_dir", "stop_after_chunks", "progress")
 # Fields that change what a run writes or shows, never its training; an older config.json may lack them.
 OUTPUT_ONLY_FIELDS = (*INVOCATION_FLAGS, "overwrite", "plots", "tensorboard")
+# Training fields added after runs were written, each with the value that reproduces how those runs trained.
+FIELDS_ADDED_LATER = {"anchor_base_stock": False}
 
 
 def parse_config(

@@ -29,6 +29,29 @@ def bootstrap_values(
     return jnp.where(_expand_like(truncated, values), final_values, following)
 
 
+def max_truncations(num_steps: int, horizon: int) -> int:
+    """At most this many truncations of one game fall in ``num_steps`` consecutive periods: ceil(T / H)."""
+    return -(-num_steps // horizon)
+
+
+def keep_at_truncation(slots: jax.Array, count: jax.Array, truncated: jax.Array, x: jax.Array) -> jax.Array:
+    """Store ``x[E, ...]`` of each truncated game in its slot number ``count[E]`` of ``slots[K, E, ...]``.
+
+    A rollout needs the final observation only where a game is truncated, so it keeps K slots per game
+    instead of a second copy of every step; ``count`` is the number of the game's truncations so far.
+    """
+    hit = (jnp.arange(slots.shape[0])[:, None] == count[None]) & truncated[None]  # [K, E]
+    return jnp.where(hit.reshape(hit.shape + (1,) * (x.ndim - 1)), x[None], slots)
+
+
+def values_at_truncations(slot_values: jax.Array, truncated: jax.Array) -> jax.Array:
+    """``final_values[T, E, ...]`` for ``bootstrap_values`` from the values of the K slots ``[K, E, ...]``
+    that ``keep_at_truncation`` filled; only the entries where ``truncated[T, E]`` are meaningful."""
+    slot = jnp.clip(jnp.cumsum(truncated.astype(jnp.int32), axis=0) - 1, 0, slot_values.shape[0] - 1)  # [T, E]
+    index = slot.reshape(slot.shape + (1,) * (slot_values.ndim - 2))
+    return jnp.take_along_axis(slot_values, index, axis=0)
+
+
 def gae(
     rewards: jax.Array,
     values: jax.Array,

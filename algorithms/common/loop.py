@@ -38,6 +38,8 @@ from algorithms.common.runlog import LOG_FILE
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
+# Time to quality: wall seconds until the chunk evaluation is first within 5% of the base-stock team.
+TIME_TO_QUALITY_GAP = 0.05
 
 
 class Learner(NamedTuple):
@@ -204,8 +206,11 @@ def _run(
         write_json(run_dir / CONFIG_FILE, description)
         write_atomically(run_dir / LOG_FILE, "")
         state, start_chunk = init(keys), 0
-        host = {"chunk": 0, "train_seconds": 0.0, "best_eval": None, "best_chunk": None}
+        host = {"chunk": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
+    # The run's wall clock: compile, training, chunk evaluations and checkpoints, over every invocation
+    # (runs checkpointed before it was recorded resume from 0). Time to quality is read from it.
+    invocation_start, wall_before = time.perf_counter(), float(host.get("wall_seconds", 0.0))
     # Finish init before the compile timer starts, so that compile_seconds does not include it.
     state = jax.block_until_ready(state)
     compile_start = time.perf_counter()
@@ -258,6 +263,7 @@ def _run(
             "steps_per_s": steps_per_chunk * config.num_seeds / seconds,
             "chunk_seconds": seconds,
             "compile_seconds": compile_seconds,
+            "wall_seconds": wall_before + time.perf_counter() - invocation_start,
             **metrics_lib.reduce_chunk(chunk_metrics),
             "eval_team_cost": float(np.mean(eval_costs)),
             "eval_team_cost_per_seed": eval_costs,
@@ -265,7 +271,7 @@ def _run(
             "base_stock_eval_team_cost": base_stock_eval,
             "eval_gap_vs_base_stock": float(np.mean(eval_costs)) / base_stock_eval - 1.0,
         }
-        host["chunk"] = chunk_index + 1
+        host.update(chunk=chunk_index + 1, wall_seconds=record["wall_seconds"])
         runlog.append(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
         if mirror is not None:
             mirror.write(record)
@@ -304,7 +310,11 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
         game, learner.act, policy_params, key, config.eval_episodes, num_seeds=config.num_seeds
     )
     rows[config.num_seeds : config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
-    write_json(run_dir / RESULTS_FILE, {"eval_episodes": config.eval_episodes, "rows": rows})
+    within = runlog.seconds_to_quality(runlog.read(run_dir / LOG_FILE, warn=False), TIME_TO_QUALITY_GAP)
+    write_json(
+        run_dir / RESULTS_FILE,
+        {"eval_episodes": config.eval_episodes, "rows": rows, "seconds_to_within_5_percent": within},
+    )
     print(evaluation.format_table(rows))
     if config.plots:
         from algorithms.common import plots  # matplotlib is only needed here

@@ -105,6 +105,21 @@ def categorical(logits: jax.Array) -> distrax.Categorical:
     return distrax.Categorical(logits=logits)
 
 
+def sample_categorical(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One action per row of ``logits[..., N]`` and its log-probability: ``(int32[...], float32[...])``.
+
+    Inverts each row's CDF with one uniform draw, where distrax's Gumbel-max draws N and takes two
+    logarithms of each: in IPPO's rollout that sampler was 14% of a whole update. The uniform lies in
+    (0, 1], so an action of probability zero is never drawn.
+    """
+    log_probs = jax.nn.log_softmax(logits)
+    cdf = jnp.cumsum(jnp.exp(log_probs), axis=-1)
+    uniform = 1.0 - jax.random.uniform(key, logits.shape[:-1] + (1,), logits.dtype)
+    below = jnp.sum(cdf < uniform * cdf[..., -1:], axis=-1)
+    action = jnp.minimum(below, logits.shape[-1] - 1).astype(jnp.int32)
+    return action, jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
+
+
 def symlog(x: jax.Array) -> jax.Array:
     """``sign(x) * log(1 + |x|)``: keeps small counts nearly linear and stops large backlogs
     from saturating the tanh torso."""

@@ -67,3 +67,12 @@ def truncate(path: Path, chunks_done: int) -> None:
         return
     kept = [r for r in read(path, warn=False) if r.get("chunk", 0) <= chunks_done and "stopped" not in r]
     write_atomically(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def seconds_to_quality(records: list[dict[str, Any]], gap: float = 0.05) -> float | None:
+    """Wall seconds from the start of the run (compile included) until the chunk evaluation first came
+    within ``gap`` of the base-stock team on the same episodes; None if it never did."""
+    for record in records:
+        if record.get("eval_gap_vs_base_stock", float("inf")) <= gap and "wall_seconds" in record:
+            return float(record["wall_seconds"])
+    return None

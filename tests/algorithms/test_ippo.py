@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from algorithms import ippo
-from algorithms.common import checkpoint, evaluation
+from algorithms.common import checkpoint, evaluation, runlog
 from algorithms.common.loop import seed_keys
 
 
@@ -44,6 +44,10 @@ def test_ippo_cli_writes_log_checkpoint_plots_and_evaluate_reloads_it(ippo_run, 
     ):
         assert key in log[-1], key
     assert log[-1]["steps_per_s"] > 0 and len(log[-1]["eval_agent_cost"]) == 4
+    # The wall clock runs from before the compile, so it covers compile and every chunk's training.
+    assert log[0]["compile_seconds"] + log[0]["chunk_seconds"] <= log[0]["wall_seconds"] < log[1]["wall_seconds"]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["seconds_to_within_5_percent"] == runlog.seconds_to_quality(log)
 
     result = run_module(
         "algorithms.evaluate",
@@ -81,6 +85,8 @@ def test_mappo_cli_mixed_team_many_seeds_separate_networks(mixed_mappo_run):
         (["--resume", "/no/such/run"], "is not a run directory"),
         (["--num-envs", "10", "--num-minibatches", "4"], "--num-envs (10) must be divisible by --num-minibatches (4)"),
         (["--lr", "-1"], "--lr must be finite and >= 0"),
+        (["--anchor-base-stock", "--action-mode", "relative"], "--anchor-base-stock needs --action-mode order_up_to"),
+        (["--anchor-base-stock", "--share-params"], "and separate networks (no --share-params)"),
     ],
 )
 def test_bad_flags_exit_2_before_compiling(argv, message, capsys, learner_env):
@@ -157,3 +163,19 @@ def test_short_training_on_basic_beats_random_play(learner_env):
 
     random = evaluation.evaluate_learned(game, random_act, None, key, 200)[0]["team_cost_mean"]
     assert learned < 0.8 * random, (learned, random)
+
+
+def test_anchor_base_stock_starts_each_learner_greedy_at_its_base_stock_target(learner_env):
+    """With order_up_to actions base-stock is one constant target per echelon; the anchored actor's greedy
+    action is that target in every state, whatever the seat's neighbours are."""
+    config = ippo.Config(
+        num_envs=8, num_steps=4, num_minibatches=2, total_timesteps=64, hidden_sizes=(16,), base_stock_episodes=4
+    )
+    config = ippo.Config(**{**config.__dict__, "anchor_base_stock": True, "agents": "ppo,sterman,ppo,ppo"})
+    learner = ippo.make_learner(config)
+    state = learner.init(jax.random.PRNGKey(0))
+    observations = jax.random.uniform(jax.random.PRNGKey(1), (32,) + state.obs.shape[1:], maxval=20.0)
+    greedy = jax.vmap(lambda obs: learner.act(state.params.actor, obs, None))(observations)
+    levels = np.asarray(learner.game.team.base_stock_levels)
+    learning = np.asarray(learner.game.team.learner_mask)
+    np.testing.assert_array_equal(np.asarray(greedy)[:, learning], np.broadcast_to(levels[learning], (32, 3)))

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from algorithms.common.config import CommonConfig, parse_config
+from algorithms.common.config import CommonConfig, ConfigError, parse_config
 
 
 @dataclasses.dataclass
@@ -70,3 +70,15 @@ def test_help_still_prints_and_exits_0(capsys):
         parse_config(_Config, ["--help"])
     assert stop.value.code == 0
     assert "--num-envs" in capsys.readouterr().out
+
+
+def test_a_config_json_written_before_anchor_base_stock_loads_as_it_trained():
+    from algorithms import ippo
+
+    saved = ippo.Config(num_envs=16).to_json()
+    del saved["anchor_base_stock"]
+    config = ippo.Config.from_json(saved)
+    assert config.num_envs == 16 and config.anchor_base_stock is False
+    del saved["lr"]  # a training field that always existed still has to be there
+    with pytest.raises(ConfigError, match=r"missing fields \['lr'\]"):
+        ippo.Config.from_json(saved)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from algorithms.common.gae import bootstrap_values, gae
+from algorithms.common.gae import bootstrap_values, gae, keep_at_truncation, max_truncations, values_at_truncations
 
 REWARDS = jnp.array([1.0, 2.0, 3.0, 4.0])
 VALUES = jnp.array([10.0, 20.0, 30.0, 40.0])
@@ -54,3 +54,23 @@ def test_gae_broadcasts_game_flags_over_agents():
     advantages, _ = gae(rewards, values, next_values, NEVER[:, None], ENDS_AT_1[:, None], 0.5, 0.5)
     np.testing.assert_allclose(advantages[:, 0, 0], [9.0, 32.0, -9.75, -11.0])
     np.testing.assert_allclose(advantages[:, 0, 1], [18.0, 64.0, -19.5, -22.0])
+
+
+def test_truncation_slots_give_the_final_value_of_every_truncation():
+    """Game 0 is truncated at t=1 and t=4, game 1 at t=3, game 2 never: 6 periods of a horizon of 3."""
+    num_steps, horizon = 6, 3
+    assert max_truncations(num_steps, horizon) == 2 and max_truncations(64, 100) == 1 and max_truncations(64, 32) == 2
+    truncated = np.zeros((num_steps, 3), bool)
+    truncated[[1, 4], 0] = truncated[3, 1] = True
+    final_obs = jnp.arange(num_steps * 3 * 2, dtype=jnp.float32).reshape(num_steps, 3, 2)  # [T, E, F]
+    slots = jnp.zeros((2, 3, 2), jnp.float32)
+    count = jnp.zeros((3,), jnp.int32)
+    for t in range(num_steps):
+        slots = keep_at_truncation(slots, count, jnp.asarray(truncated[t]), final_obs[t])
+        count = count + truncated[t]
+    np.testing.assert_array_equal(slots[:, 0], final_obs[jnp.array([1, 4]), 0])
+    np.testing.assert_array_equal(slots[0, 1], final_obs[3, 1])
+    np.testing.assert_array_equal(slots[:, 2], 0.0)
+    finals = values_at_truncations(slots.sum(-1), jnp.asarray(truncated))  # a "value" per slot: [T, E]
+    expected = np.asarray(final_obs.sum(-1))
+    np.testing.assert_array_equal(np.asarray(finals)[truncated], expected[truncated])

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from algorithms.common import checkpoint
+from algorithms.common import checkpoint, runlog
 from algorithms.common.config import CommonConfig
 from algorithms.common.game import make_game
 from algorithms.common.loop import Learner, run
@@ -57,3 +57,15 @@ def test_host_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, lea
     assert host["chunk"] == 2 and int(state["count"][0]) == 2
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["chunk"] for line in lines] == [1, 2, 3] and "stopped" in lines[-1]
+
+
+def test_seconds_to_quality_is_the_first_chunk_within_the_gap():
+    records = [
+        {"chunk": 1, "wall_seconds": 30.0, "eval_gap_vs_base_stock": 0.2},
+        {"chunk": 2, "wall_seconds": 55.0, "eval_gap_vs_base_stock": 0.05},
+        {"chunk": 3, "wall_seconds": 80.0, "eval_gap_vs_base_stock": 0.01},
+    ]
+    assert runlog.seconds_to_quality(records) == 55.0
+    assert runlog.seconds_to_quality(records, gap=0.02) == 80.0
+    assert runlog.seconds_to_quality(records, gap=0.001) is None
+    assert runlog.seconds_to_quality([{"chunk": 1, "eval_gap_vs_base_stock": 0.0}]) is None  # written before

@@ -10,7 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, orthogonal, with_agent_id
+from algorithms.common.networks import (
+    AgentNetwork,
+    PolicyHead,
+    ValueHead,
+    categorical,
+    orthogonal,
+    sample_categorical,
+    with_agent_id,
+)
 
 
 def test_agent_network_without_sharing_keeps_echelons_apart():
@@ -64,3 +72,16 @@ def test_with_agent_id_appends_one_hot():
     out = with_agent_id(jnp.zeros((2, 3, 4)))
     assert out.shape == (2, 3, 7)
     np.testing.assert_allclose(out[1, :, 4:], np.eye(3))
+
+
+def test_inverse_cdf_sampling_draws_each_action_at_its_probability():
+    probs = jnp.array([[0.5, 0.0, 0.2, 0.3], [0.0, 0.0, 0.0, 1.0], [0.25, 0.25, 0.25, 0.25]])
+    logits = jnp.log(probs)  # -inf for the impossible actions
+    draws = 200_000
+    action, log_prob = sample_categorical(jax.random.PRNGKey(0), jnp.broadcast_to(logits, (draws,) + logits.shape))
+    assert action.dtype == jnp.int32 and action.shape == (draws, 3)
+    frequencies = np.stack([np.bincount(np.asarray(action[:, row]), minlength=4) / draws for row in range(3)])
+    # Binomial standard error of a frequency is at most 0.5 / sqrt(draws) ~ 0.0011; 5 of them.
+    np.testing.assert_allclose(frequencies, probs, atol=5 * 0.5 / np.sqrt(draws))
+    assert frequencies[0, 1] == 0.0 and np.all(frequencies[1, :3] == 0.0)
+    np.testing.assert_allclose(log_prob, categorical(logits).log_prob(action), rtol=1e-6)
