@@ -8,7 +8,7 @@ See ``jaxbeer.BeerGame`` for the spec sheet, ``jaxbeer.env`` for the period
 order and ``README.md`` for a tour.
 """
 
-from jaxbeer import exact, policies
+from jaxbeer import exact, kpis, policies
 from jaxbeer.env import FINAL_OBS, FINAL_STATE, BeerGame, EnvState
 from jaxbeer.params import EnvConfig, EnvParams
 from jaxbeer.policies import Policy
@@ -27,6 +27,7 @@ __all__ = [
     "evaluate",
     "evaluate_batch",
     "exact",
+    "kpis",
     "literature_levels",
     "make",
     "optimize_base_stock",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 
-def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, run_module):
+def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, assert_machine):
     def leaderboard(*extra: str):
         quick = ["--quick", "--algorithms", "ippo", "--settings", "all learning"]
         where = ["--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
@@ -15,14 +15,32 @@ def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, run_module):
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads((tmp_path / "leaderboard-quick.json").read_text())
     (row,) = payload["rows"]
-    assert (row["scenario"], row["setting"], row["algorithm"], row["num_seeds"]) == ("basic", "all learning", "ippo", 4)
-    assert len(row["team_cost_per_seed"]) == 4 and row["base_stock_team_cost"] > 0
+    # Five seeds by default, each scored, and their IQM inside its bootstrap interval, for cost and gap alike.
+    assert (row["scenario"], row["setting"], row["algorithm"], row["num_seeds"]) == ("basic", "all learning", "ippo", 5)
+    assert len(row["team_cost_per_seed"]) == 5 and row["base_stock_team_cost"] > 0
     assert abs(row["gap_vs_base_stock"] - (row["team_cost_mean"] / row["base_stock_team_cost"] - 1)) < 1e-9
+    for name in ("team_cost_iqm", "gap_vs_base_stock_iqm"):
+        interval = row[name]
+        assert interval["low"] <= interval["iqm"] <= interval["high"], (name, interval)
+    per_seed = row["team_cost_per_seed"]
+    assert min(per_seed) <= row["team_cost_iqm"]["iqm"] <= max(per_seed)
+    gap_iqm = row["team_cost_iqm"]["iqm"] / row["base_stock_team_cost"] - 1
+    assert abs(row["gap_vs_base_stock_iqm"]["iqm"] - gap_iqm) < 1e-9
+    # The curve: one point per chunk on both clocks, each increasing; the wall clock also counts compile and
+    # chunk evaluations, so it runs ahead of the training seconds.
+    curve = row["curve"]
+    assert len(curve["wall_seconds"]) == len(curve["train_seconds"]) == len(curve["eval_team_cost"]) == 2
+    assert 0 < curve["train_seconds"][0] < curve["train_seconds"][1]
+    assert curve["train_seconds"][0] < curve["wall_seconds"][0] < curve["wall_seconds"][1]
     assert payload["complete"] is True and row["num_envs"] == 64
-    assert payload["machine"]["jax_version"] and "git" in payload["machine"]
+    assert_machine(payload["machine"])
+    assert payload["machine"]["git"]
     table = (tmp_path / "leaderboard-quick.md").read_text()
     assert "| basic | all learning | ippo |" in table
+    iqm = row["team_cost_iqm"]
+    assert f"{iqm['iqm']:.1f} [{iqm['low']:.1f}, {iqm['high']:.1f}]" in table
     assert (tmp_path / "leaderboard-quick.png").stat().st_size > 5_000
+    assert (tmp_path / "leaderboard-quick-curves-basic.png").stat().st_size > 5_000
 
     # --resume keeps the finished cell instead of training it again ...
     resumed = leaderboard("--resume")
@@ -34,9 +52,11 @@ def test_quick_leaderboard_writes_table_json_and_chart(tmp_path, run_module):
     assert refused.returncode == 2 and "different settings (seed)" in refused.stderr
     # --report-only redraws the table from the JSON without training.
     (tmp_path / "leaderboard-quick.md").unlink()
+    (tmp_path / "leaderboard-quick-curves-basic.png").unlink()
     redrawn = leaderboard("--report-only")
     assert redrawn.returncode == 0, redrawn.stderr[-2000:]
     assert (tmp_path / "leaderboard-quick.md").read_text() == table
+    assert (tmp_path / "leaderboard-quick-curves-basic.png").is_file()
 
 
 def test_bad_leaderboard_flags_exit_2(run_module):
