@@ -34,15 +34,10 @@ the absolute numbers move with the load; compare figures taken in one run.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import gzip
-import json
 import math
 import re
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -59,7 +54,6 @@ DEFAULT_NUM_GAMES = (1, 64, 1024, 4096, 16384)
 POLICIES = ("random", "base-stock")
 HARNESS_RNGS = ("fused", "jax")
 JAXBEER_DIR = Path(jaxbeer.__file__).resolve().parent
-CONTROL_FLOW_OPS = ("while", "conditional", "call")  # their trace spans cover their bodies' ops
 
 
 # ------------------------------------------------------- per-game randomness
@@ -211,27 +205,12 @@ def profile_ops(compiled_hlo: str, call: Callable[[], object]) -> dict:
     sources = {}
     for line in compiled_hlo.splitlines():
         match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .*? ([a-z][\w-]*)\(", line)
-        if match and match.group(2) not in CONTROL_FLOW_OPS:
+        if match and match.group(2) not in harness.CONTROL_FLOW_OPS:
             op_name = re.search(r'op_name="[^"]*/([^"/]+)"', line)
             frame = re.search(r"stack_frame_id=(\d+)", line)
             where = locations.get(int(frame.group(1)), "") if frame else ""
             sources[match.group(1)] = " ".join(filter(None, [op_name.group(1) if op_name else "", where]))
-    with tempfile.TemporaryDirectory() as trace_dir:
-        jax.profiler.start_trace(trace_dir)
-        start = time.perf_counter()
-        try:
-            jax.block_until_ready(call())
-        finally:
-            wall_seconds = time.perf_counter() - start
-            jax.profiler.stop_trace()
-        trace_files = list(Path(trace_dir).rglob("*.trace.json.gz"))
-        if len(trace_files) != 1:
-            raise RuntimeError(f"--profile expected one *.trace.json.gz from jax.profiler, found {len(trace_files)}")
-        events = json.loads(gzip.decompress(trace_files[0].read_bytes()))["traceEvents"]
-    microseconds = collections.Counter()
-    for event in events:
-        if event.get("ph") == "X" and event.get("name") in sources:
-            microseconds[event["name"]] += event.get("dur", 0)
+    microseconds, wall_seconds = harness.trace_op_microseconds(call, set(sources))
     total = sum(microseconds.values())
     if not total:
         raise RuntimeError(

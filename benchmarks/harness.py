@@ -7,12 +7,15 @@ figures taken in one run, and read the load average beside them.
 
 from __future__ import annotations
 
+import collections
 import datetime
+import gzip
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -136,3 +139,31 @@ def rate_summary(work: float, seconds: Sequence[float]) -> dict:
         "spread_pct": float(100.0 * (rates.max() - rates.min()) / np.median(rates)),
         "seconds": [float(s) for s in seconds],
     }
+
+
+# ------------------------------------------------------------------ tracing
+CONTROL_FLOW_OPS = ("while", "conditional", "call")  # their spans contain their bodies' ops
+
+
+def trace_op_microseconds(call: Callable[[], object], names: set[str]) -> tuple[collections.Counter, float]:
+    """(microseconds per op name over one traced ``call``, the call's wall seconds), from jax.profiler's
+    trace of XLA:CPU's per-op events; only ops named in ``names`` count."""
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        start = time.perf_counter()
+        try:
+            jax.block_until_ready(call())
+        finally:
+            wall_seconds = time.perf_counter() - start
+            jax.profiler.stop_trace()
+        trace_files = list(Path(trace_dir).rglob("*.trace.json.gz"))
+        if len(trace_files) != 1:
+            raise RuntimeError(f"expected one *.trace.json.gz from jax.profiler, found {len(trace_files)}")
+        events = json.loads(gzip.decompress(trace_files[0].read_bytes()))["traceEvents"]
+    spent = collections.Counter()
+    for event in events:
+        if event.get("ph") == "X" and event.get("name") in names:
+            spent[event["name"]] += event.get("dur", 0)
+    if not spent:
+        raise RuntimeError("no per-op events in the trace; this reads XLA:CPU's per-op trace events")
+    return spent, wall_seconds

@@ -32,12 +32,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import gzip
-import json
 import math
 import re
-import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -324,37 +320,13 @@ def kind_of(op: Instruction) -> str:
 
 
 # ------------------------------------------------------------------- tracing
-CONTROL_FLOW_OPS = ("while", "conditional", "call")  # their spans contain their bodies' ops
-
-
-def trace_op_microseconds(call: Callable[[], object], names: set[str]) -> tuple[collections.Counter, float]:
-    """(microseconds per op name over one traced ``call``, the call's wall seconds)."""
-    with tempfile.TemporaryDirectory() as trace_dir:
-        jax.profiler.start_trace(trace_dir)
-        start = time.perf_counter()
-        try:
-            jax.block_until_ready(call())
-        finally:
-            wall_seconds = time.perf_counter() - start
-            jax.profiler.stop_trace()
-        trace_files = list(Path(trace_dir).rglob("*.trace.json.gz"))
-        if len(trace_files) != 1:
-            raise RuntimeError(f"expected one *.trace.json.gz from jax.profiler, found {len(trace_files)}")
-        events = json.loads(gzip.decompress(trace_files[0].read_bytes()))["traceEvents"]
-    spent = collections.Counter()
-    for event in events:
-        if event.get("ph") == "X" and event.get("name") in names:
-            spent[event["name"]] += event.get("dur", 0)
-    if not spent:
-        raise RuntimeError("no per-op events in the trace; this reads XLA:CPU's per-op trace events")
-    return spent, wall_seconds
 
 
 def profile(compiled_text: str, call: Callable[[], object]) -> dict:
     """Shares of the traced op time by part and by kind, the top ops, and the module's dots."""
     instructions = parse_module(compiled_text)
-    timed = {name for name, op in instructions.items() if op.opcode not in CONTROL_FLOW_OPS}
-    spent, wall_seconds = trace_op_microseconds(call, timed)
+    timed = {name for name, op in instructions.items() if op.opcode not in harness.CONTROL_FLOW_OPS}
+    spent, wall_seconds = harness.trace_op_microseconds(call, timed)
     parts, total = classify(instructions), sum(spent.values())
     by_part, by_kind = collections.Counter(), collections.Counter()
     for name, microseconds in spent.items():
