@@ -161,35 +161,11 @@ def make_rollout(
 def _stack_frame_locations(compiled_hlo: str) -> dict[int, str]:
     """``stack_frame_id`` -> ``"file:line (function)"`` of the frame nearest the op that is in a
     ``jaxbeer`` file (else the op's own frame), from the tables XLA prints before the module."""
-    tables: dict[str, dict[int, str]] = {}
-    section = None
-    for line in compiled_hlo.splitlines():
-        if line in ("FileNames", "FunctionNames", "FileLocations", "StackFrames"):
-            section, tables[line] = line, {}
-        elif section and re.match(r"\d+ ", line):
-            number, rest = line.split(" ", 1)
-            tables[section][int(number)] = rest.strip().strip('"')
-        elif not line.strip():
-            section = None
-    files, functions = tables.get("FileNames", {}), tables.get("FunctionNames", {})
-    places, parents = {}, {}
-    for frame, text in tables.get("StackFrames", {}).items():
-        fields = dict(re.findall(r"(\w+)=(\d+)", text))
-        where = dict(re.findall(r"(\w+)=(\d+)", tables["FileLocations"][int(fields["file_location_id"])]))
-        path = files.get(int(where["file_name_id"]), "?")
-        places[frame] = (
-            path,
-            f"{Path(path).parent.name}/{Path(path).name}:{where['line']} "
-            f"({functions.get(int(where['function_name_id']), '?')})",
-        )
-        parents[frame] = int(fields.get("parent_frame_id", 0))
     located = {}
-    for frame in places:
-        cursor, seen = frame, set()
-        while cursor in places and cursor not in seen and not Path(places[cursor][0]).is_relative_to(JAXBEER_DIR):
-            seen.add(cursor)
-            cursor = parents[cursor]
-        located[frame] = places[cursor][1] if cursor in places else places[frame][1]
+    for frame, stack in harness.stack_frames(compiled_hlo).items():
+        in_jaxbeer = [place for place in stack if Path(place[0]).is_relative_to(JAXBEER_DIR)]
+        path, function, line = (in_jaxbeer or stack)[0]
+        located[frame] = f"{Path(path).parent.name}/{Path(path).name}:{line} ({function})"
     return located
 
 

@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -167,3 +168,42 @@ def trace_op_microseconds(call: Callable[[], object], names: set[str]) -> tuple[
     if not spent:
         raise RuntimeError("no per-op events in the trace; this reads XLA:CPU's per-op trace events")
     return spent, wall_seconds
+
+
+def stack_frames(hlo_text: str) -> dict[int, tuple[tuple[str, str, int], ...]]:
+    """``stack_frame_id`` -> the call stack, innermost first, from the tables XLA prints before the module.
+
+    A frame's ``parent_frame_id`` counts from 1 with 0 for none, one more than the parent's own printed id
+    (checked against the source: ``Dense.__call__`` -> ``MLP.__call__`` -> ``AgentNetwork.apply`` -> ...).
+    """
+    tables: dict[str, dict[int, str]] = {}
+    section = None
+    for line in hlo_text.splitlines():
+        if line in ("FileNames", "FunctionNames", "FileLocations", "StackFrames"):
+            section, tables[line] = line, {}
+        elif section and re.match(r"\d+ ", line):
+            number, rest = line.split(" ", 1)
+            tables[section][int(number)] = rest.strip().strip('"')
+        elif not line.strip():
+            section = None
+    files, functions = tables.get("FileNames", {}), tables.get("FunctionNames", {})
+    locations = tables.get("FileLocations", {})
+    frames: dict[int, tuple[str, str, int, int]] = {}
+    for frame, text in tables.get("StackFrames", {}).items():
+        fields = dict(re.findall(r"(\w+)=(\d+)", text))
+        where = dict(re.findall(r"(\w+)=(\d+)", locations[int(fields["file_location_id"])]))
+        frames[frame] = (
+            files.get(int(where["file_name_id"]), "?"),
+            functions.get(int(where["function_name_id"]), "?"),
+            int(where["line"]),
+            int(fields.get("parent_frame_id", 0)) - 1,
+        )
+    stacks = {}
+    for frame in frames:
+        chain, cursor = [], frame
+        while cursor in frames and len(chain) < 64:
+            path, function, line, parent = frames[cursor]
+            chain.append((path, function, line))
+            cursor = parent
+        stacks[frame] = tuple(chain)
+    return stacks
