@@ -167,7 +167,7 @@ class Transition(NamedTuple):
     truncated: jax.Array  # [E]
 
 
-class Rollout(NamedTuple):
+class Bootstrap(NamedTuple):
     """What GAE needs besides the transitions: the critic's view after the last period, and of each game's
     final observation at every truncation (the bootstrap), which the transitions do not keep."""
 
@@ -268,7 +268,10 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             return carry, (transition, finished)
 
         key, rollout_key = jax.random.split(state.key)
-        features = critic.features(env, env_params, state.obs, state.env_state)
+        # Only the shape of the slots is needed here.
+        features = jax.eval_shape(
+            lambda obs, env_state: critic.features(env, env_params, obs, env_state), state.obs, state.env_state
+        )
         carry = (
             state.env_state,
             state.obs,
@@ -280,10 +283,10 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             period, carry, jax.random.split(rollout_key, num_steps)
         )
         state = state._replace(env_state=env_state, obs=obs, running_cost=running_cost, key=key)
-        ends = Rollout(last_features=critic.features(env, env_params, obs, env_state), end_features=end_features)
+        ends = Bootstrap(last_features=critic.features(env, env_params, obs, env_state), end_features=end_features)
         return state, trajectory, ends, metrics.sum_over_time(finished)
 
-    def critic_values(critic_params, trajectory: Transition, ends: Rollout):
+    def critic_values(critic_params, trajectory: Transition, ends: Bootstrap):
         """V(obs[t]) and the value of what follows each step: one critic pass over the T stored steps, plus
         the last observation and the K truncation slots (instead of a second pass over all T final ones)."""
         values = value.apply(critic_params, critic.inputs(trajectory.critic_features))  # [T, E, A]
