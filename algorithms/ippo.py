@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from algorithms.common import metrics, vector_env
+from algorithms.common import metrics, sharding, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.gae import bootstrap_values, gae, keep_at_truncation, max_truncations, values_at_truncations
 from algorithms.common.game import make_game
@@ -55,6 +55,8 @@ from algorithms.common.networks import (
 )
 
 NAME = "ippo"
+# Settings the train state carries as data, so that a sweep over them is one compiled program.
+TRACED_SETTINGS = ("lr", "ent_coef", "ent_coef_end", "clip_eps", "vf_coef", "gae_lambda", "max_grad_norm")
 
 
 @dataclasses.dataclass
@@ -63,6 +65,8 @@ class Config(CommonConfig):
 
     learner_kind: ClassVar[str] = "ppo"
     """The ``--agents`` kind of IPPO's (and MAPPO's) learning echelons."""
+    traced_settings: ClassVar[tuple[str, ...]] = TRACED_SETTINGS
+    """What a sweep varies within one compiled program; any other setting it varies is a program of its own."""
 
     # Defaults chosen by measurement on basic (see the module docstring and benchmarks/).
     action_mode: str = "order_up_to"
@@ -153,6 +157,7 @@ class TrainState(NamedTuple):
     running_cost: jax.Array  # float32[E, A], cost of each game's unfinished episode
     key: jax.Array
     update: jax.Array  # int32[], updates done
+    hyperparameters: dict[str, jax.Array]  # float32[] each, by TRACED_SETTINGS name
 
 
 class Transition(NamedTuple):
@@ -210,11 +215,17 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
     def actor_input(obs):
         return with_agent_id(symlog(obs) if config.symlog_obs else obs, config.agent_id)
 
-    def learning_rate(count):
-        passes = config.update_epochs * config.num_minibatches
-        return config.lr * (1.0 - (count // passes) / num_updates) if config.anneal_lr else config.lr
+    defaults = {name: float(getattr(config, name)) for name in TRACED_SETTINGS}
 
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+    def optimizer_for(hyper):
+        """Adam with the global-norm clip, from the settings a train state carries (its state's structure
+        does not depend on them)."""
+
+        def learning_rate(count):
+            passes = config.update_epochs * config.num_minibatches
+            return hyper["lr"] * (1.0 - (count // passes) / num_updates) if config.anneal_lr else hyper["lr"]
+
+        return optax.chain(optax.clip_by_global_norm(hyper["max_grad_norm"]), optax.adam(learning_rate, eps=1e-5))
 
     def anchored_at_base_stock(actor_params):
         """Add the anchor logit at each echelon's base-stock target to its policy head's bias ``[A, N]``."""
@@ -223,7 +234,8 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         bias = head["bias"] + config.anchor_logit * jax.nn.one_hot(targets, num_actions, dtype=head["bias"].dtype)
         return {**actor_params, "params": {**actor_params["params"], "Dense_0": {**head, "bias": bias}}}
 
-    def init(key):
+    def init(key, hyperparameters=None):
+        hyper = {name: jnp.float32(value) for name, value in {**defaults, **(hyperparameters or {})}.items()}
         actor_key, critic_key, reset_key, key = jax.random.split(key, 4)
         obs, env_state = vector_env.reset(env, reset_key, env_params, num_envs, stagger=True)
         features = critic.features(env, env_params, obs, env_state)
@@ -234,12 +246,13 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             params = params._replace(actor=anchored_at_base_stock(params.actor))
         return TrainState(
             params=params,
-            opt_state=optimizer.init(params),
+            opt_state=optimizer_for(hyper).init(params),
             env_state=env_state,
             obs=obs,
             running_cost=metrics.initial_running_cost(env_state.period, num_agents),
             key=key,
             update=jnp.int32(0),
+            hyperparameters=hyper,
         )
 
     # ----------------------------------------------------------- rollout
@@ -296,7 +309,7 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         return values, bootstrap_values(values, last_value, final_values, trajectory.truncated)
 
     # -------------------------------------------------------------- loss
-    def loss_fn(params, batch, advantages, targets, ent_coef):
+    def loss_fn(params, batch, advantages, targets, ent_coef, hyper):
         # One log-softmax serves the ratio and the entropy (distrax's Categorical normalises for each).
         log_probs = jax.nn.log_softmax(actor.apply(params.actor, actor_input(batch.obs)))
         log_prob = jnp.take_along_axis(log_probs, batch.action[..., None], axis=-1)[..., 0]
@@ -310,24 +323,25 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         adv_std = jnp.sqrt(mean((advantages - adv_mean) ** 2) + 1e-8)
         normalised = (advantages - adv_mean) / adv_std
         ratio = jnp.exp(log_prob - batch.log_prob)
-        policy_loss = -mean(
-            jnp.minimum(ratio * normalised, jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * normalised)
-        )
+        clip_eps = hyper["clip_eps"]
+        policy_loss = -mean(jnp.minimum(ratio * normalised, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * normalised))
         value_loss = 0.5 * mean((values - targets) ** 2)
         entropy = mean(-jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
-        loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
+        loss = policy_loss + hyper["vf_coef"] * value_loss - ent_coef * entropy
         stats = {
             "loss": loss,
             "policy_loss": policy_loss,
             "value_loss": value_loss,
             "entropy": entropy,
             "approx_kl": mean((ratio - 1) - jnp.log(ratio)),
-            "clip_fraction": mean((jnp.abs(ratio - 1) > config.clip_eps).astype(jnp.float32)),
+            "clip_fraction": mean((jnp.abs(ratio - 1) > clip_eps).astype(jnp.float32)),
         }
         return loss, stats
 
     # ------------------------------------------------------------ update
     def update(state: TrainState):
+        hyper = state.hyperparameters
+        optimizer = optimizer_for(hyper)
         state, trajectory, ends, episode_stats = rollout(state)
         values, next_values = critic_values(state.params.critic, trajectory, ends)
         advantages, targets = gae(
@@ -337,23 +351,26 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
             trajectory.terminated,
             trajectory.truncated,
             config.gamma,
-            config.gae_lambda,
+            hyper["gae_lambda"],
         )
 
         def epoch(carry, key):
             params, opt_state = carry
             minibatches = minibatches_over_games(key, (trajectory, advantages, targets), config.num_minibatches)
+            # [num_minibatches, T, games, ...]: each minibatch's games stay split over the devices, so every
+            # device differentiates its own share and XLA all-reduces the gradients.
+            minibatches = sharding.constrain_games(minibatches, axis=2)
 
             def minibatch_step(carry, minibatch):
                 params, opt_state = carry
-                grads, stats = jax.grad(loss_fn, has_aux=True)(params, *minibatch, ent_coef)
+                grads, stats = jax.grad(loss_fn, has_aux=True)(params, *minibatch, ent_coef, hyper)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), stats
 
             return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
 
         progress = state.update.astype(jnp.float32) / num_updates
-        ent_coef = config.ent_coef + (config.ent_coef_end - config.ent_coef) * progress
+        ent_coef = hyper["ent_coef"] + (hyper["ent_coef_end"] - hyper["ent_coef"]) * progress
         key, epochs_key = jax.random.split(state.key)
         (params, opt_state), stats = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(epochs_key, config.update_epochs)
@@ -373,6 +390,8 @@ def make_learner(config: Config, critic: Critic | None = None) -> Learner:
         policy_params=lambda state: state.params.actor,
         num_updates=num_updates,
         env_steps_per_update=num_envs * num_steps,
+        hyperparameters=defaults,
+        games_axes={".env_state": 0, ".obs": 0, ".running_cost": 0},
     )
 
 

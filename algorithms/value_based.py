@@ -50,6 +50,8 @@ from algorithms.common.loop import Learner, entry_points
 from algorithms.common.networks import AgentNetwork, QHead, with_agent_id
 
 MIXERS = ("none", "vdn", "qmix")
+# Settings the train state carries as data, so that a sweep over them is one compiled program.
+TRACED_SETTINGS = ("lr", "max_grad_norm")
 
 
 # ---------------------------------------------------------------- config
@@ -61,6 +63,8 @@ class ValueBasedConfig(CommonConfig):
     """The ``--agents`` kind of the learning echelons; ``variant`` sets each entry point's own."""
     mixer: ClassVar[str] = "none"
     """none (IQL), vdn or qmix: what is regressed; fixed by the entry point, not a flag."""
+    traced_settings: ClassVar[tuple[str, ...]] = TRACED_SETTINGS
+    """What a sweep varies within one compiled program; any other setting it varies is a program of its own."""
 
     num_envs: int = 16
     """Parallel games per seed; each update advances every game one period."""
@@ -239,6 +243,7 @@ class TrainState(NamedTuple):
     env_steps: jax.Array  # int32[], transitions collected (epsilon schedule, learning start)
     num_gradient_steps: jax.Array  # int32[] (target copies)
     key: jax.Array
+    hyperparameters: dict[str, jax.Array]  # float32[] each, by TRACED_SETTINGS name
 
 
 def make_learner(config: ValueBasedConfig) -> Learner:
@@ -253,12 +258,17 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     q_network = AgentNetwork(QHead(hidden, num_actions), num_agents, config.share_params)
     mixer_module = QMixer(config.mixer_embed_dim, config.hypernet_hidden) if mixer == "qmix" else None
     num_updates = config.total_timesteps // num_envs
-    learning_rate = (
-        optax.linear_schedule(config.lr, 0.0, max(num_updates * config.gradient_steps, 1))
-        if config.anneal_lr
-        else config.lr
-    )
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+    defaults = {name: float(getattr(config, name)) for name in TRACED_SETTINGS}
+
+    def optimizer_for(hyper):
+        """Adam with the global-norm clip, from the settings a train state carries."""
+        learning_rate = (
+            optax.linear_schedule(hyper["lr"], 0.0, max(num_updates * config.gradient_steps, 1))
+            if config.anneal_lr
+            else hyper["lr"]
+        )
+        return optax.chain(optax.clip_by_global_norm(hyper["max_grad_norm"]), optax.adam(learning_rate, eps=1e-5))
+
     decay_steps = max(int(config.epsilon_decay_fraction * config.total_timesteps), 1)
     epsilon_schedule = optax.linear_schedule(config.epsilon_start, config.epsilon_end, decay_steps)
     reward_scale = jnp.float32(game.reward_scale)
@@ -270,7 +280,8 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     def global_states(env_state):
         return jax.vmap(env.global_state, in_axes=(0, None))(env_state, env_params)
 
-    def init(key):
+    def init(key, hyperparameters=None):
+        hyper = {name: jnp.float32(value) for name, value in {**defaults, **(hyperparameters or {})}.items()}
         agent_key, mixer_key, reset_key, key = jax.random.split(key, 4)
         obs, env_state = vector_env.reset(env, reset_key, env_params, num_envs)
         mixer_params = {}
@@ -292,7 +303,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         return TrainState(
             online=online,
             target=jax.tree.map(jnp.copy, online),
-            opt_state=optimizer.init(online),
+            opt_state=optimizer_for(hyper).init(online),
             buffer=buffer,
             env_state=env_state,
             obs=obs,
@@ -300,6 +311,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
             env_steps=jnp.int32(0),
             num_gradient_steps=jnp.int32(0),
             key=key,
+            hyperparameters=hyper,
         )
 
     def transition_of(obs, env_state, action, step):
@@ -360,6 +372,8 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         return loss, {"loss": loss, "q_taken": jnp.mean(predicted), "td_abs": jnp.mean(jnp.abs(td_error))}
 
     def learn(state: TrainState, buffer, key):
+        optimizer = optimizer_for(state.hyperparameters)
+
         def gradient_step(carry, step_key):
             online, target, opt_state, count = carry
             batch = replay.sample(buffer, step_key, config.batch_size, config.n_step)
@@ -405,6 +419,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
             env_steps=env_steps,
             num_gradient_steps=count,
             key=key,
+            hyperparameters=state.hyperparameters,
         )
         return state, {**stats, "epsilon": epsilon, "learning": ready.astype(jnp.float32), **finished}
 
@@ -420,6 +435,8 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         policy_params=lambda state: state.online.agent,
         num_updates=num_updates,
         env_steps_per_update=num_envs,
+        hyperparameters=defaults,
+        games_axes={".env_state": 0, ".obs": 0, ".running_cost": 0, ".buffer.data": 1},
     )
 
 

@@ -16,6 +16,8 @@ runlog       log.jsonl: append, tolerant read (damaged lines dropped with a warn
 tensorboard  --tensorboard: each log.jsonl record mirrored as TensorBoard scalars
 checkpoint   checked msgpack checkpoints of the whole training state, the last two kept
 evaluation   greedy team against heuristic teams on the same episodes, cost tables
+sharding     the device mesh, the train state's shardings, jax.distributed, process 0 writes
+sweep        --sweep FILE: configurations grouped into compiled programs, their table and plot
 loop         Learner interface, make_train, the host loop over compiled chunks (log, eval, checkpoint, resume)
 plots        learning-curve and trajectory PNGs
 """

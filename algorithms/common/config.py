@@ -107,6 +107,23 @@ class CommonConfig:
     """Show a tqdm progress bar."""
     tensorboard: bool = False
     """Also write the numbers of each log.jsonl record to TensorBoard files in <run dir>/tensorboard."""
+    num_devices: int | None = None
+    """Devices to train on (default: all, of every host with --distributed). The seeds and the games are split
+    among them; XLA averages the gradients across devices. A resumed run may take another count."""
+    seed_devices: int = 0
+    """Of --num-devices, how many split the seeds (a sweep's configurations too) rather than the games; each
+    must divide evenly. 0: as many as divide both the devices and the seeds, since seeds need no communication."""
+    sweep: str = ""
+    """A TOML or JSON file of configurations to train, vmapped in one program per group of shape-changing
+    settings (see docs/scale.md); each group is a run in --run-dir/group-NN, with a table and plot in --run-dir."""
+    distributed: bool = False
+    """Multi-host: call jax.distributed.initialize() from the cluster's environment (Slurm, Open MPI, TPU pods)."""
+    coordinator_address: str = ""
+    """Multi-host without a detected cluster: host:port of process 0 (with --num-processes and --process-id)."""
+    num_processes: int = 1
+    """Multi-host with --coordinator-address: how many processes take part."""
+    process_id: int = 0
+    """Multi-host with --coordinator-address: this process's index, 0 .. --num-processes - 1."""
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming the flag and its allowed range (the scenario's own checks and
@@ -124,6 +141,9 @@ class CommonConfig:
             ("base_stock_episodes", 1),
             ("stop_after_chunks", 0),
             ("seed", 0),
+            ("seed_devices", 0),
+            ("num_processes", 1),
+            ("process_id", 0),
         ):
             check_int_flag(name, getattr(self, name), low)
         if self.action_mode not in ACTION_MODES:
@@ -136,6 +156,10 @@ class CommonConfig:
             check_int_flag("hidden_sizes", width, 1)
         if self.tensorboard and not tensorboard.available():
             raise ConfigError(tensorboard.MISSING)
+        if self.num_devices is not None:  # the upper bound, the devices here, is checked by sharding.resolve
+            check_int_flag("num_devices", self.num_devices, 1)
+        if self.sweep and self.resume:
+            raise ConfigError("--sweep continues where it stopped when run again as it was; drop --resume")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON object, saved in the run's config.json so ``--resume`` can rebuild them."""
@@ -164,9 +188,21 @@ class CommonConfig:
 
 
 # Flags that belong to an invocation, not to a run: --resume keeps the run's settings and takes only these.
-INVOCATION_FLAGS = ("resume", "run_dir", "stop_after_chunks", "progress")
-# Fields that change what a run writes or shows, never its training; an older config.json may lack them.
-OUTPUT_ONLY_FIELDS = (*INVOCATION_FLAGS, "overwrite", "plots", "tensorboard")
+INVOCATION_FLAGS = (
+    "resume",
+    "run_dir",
+    "stop_after_chunks",
+    "progress",
+    "num_devices",
+    "seed_devices",
+    "distributed",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
+# Fields that change what a run writes or shows, or where it runs, never what it trains (a sweep's group
+# runs carry their configuration as members); an older config.json may lack them.
+OUTPUT_ONLY_FIELDS = (*INVOCATION_FLAGS, "overwrite", "plots", "tensorboard", "sweep")
 # Training fields added after runs were written, each with the value that reproduces how those runs trained.
 FIELDS_ADDED_LATER = {"anchor_base_stock": False}
 

@@ -9,7 +9,7 @@ same evaluation key, hence the same demand paths.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -47,13 +47,23 @@ def comparison_teams(team: Team) -> dict[str, Team]:
 
 
 def cost_table(
-    game: Game, act: Act, policy_params: Any, key: jax.Array, num_episodes: int, num_seeds: int | None = None
+    game: Game,
+    act: Act,
+    policy_params: Any,
+    key: jax.Array,
+    num_episodes: int,
+    num_seeds: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``{label, kinds, team_cost_mean, team_cost_se, agent_cost_mean}``, learned team first."""
+    """Rows ``{label, kinds, team_cost_mean, team_cost_se, agent_cost_mean}``, learned team first; ``labels``
+    name what each seed's row is (a sweep's configuration), by default its seed."""
     env, params, team = game.env, game.params, game.team
     rows = []
     for seed, summary in enumerate(evaluate_learned(game, act, policy_params, key, num_episodes, num_seeds)):
-        label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
+        if labels is not None:
+            label = "learned (greedy)" + (f", {labels[seed]}" if labels[seed] else "")
+        else:
+            label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
         rows.append(row(label, team.kinds, summary))
     for label, heuristic_team in comparison_teams(team).items():
         summary = jaxbeer.evaluate(env, params, heuristic_team.heuristics(), key, num_episodes)

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxbeer
-from algorithms.common import checkpoint, evaluation, rundir, runlog, tensorboard
+from algorithms.common import checkpoint, evaluation, rundir, runlog, sharding, tensorboard
 from algorithms.common import metrics as metrics_lib
 from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config, read_json_object
 from algorithms.common.files import write_atomically, write_json
@@ -46,31 +47,83 @@ class Learner(NamedTuple):
     """What an algorithm hands the host loop. Every function is pure and unbatched (one seed)."""
 
     game: Game
-    init: Callable[[jax.Array], Any]  # key -> train_state (a pytree of arrays)
+    init: Callable[..., Any]  # (key, hyperparameters=None) -> train_state (a pytree of arrays)
     update: Callable[[Any], tuple[Any, dict]]  # train_state -> (train_state, metrics of one update)
     act: Callable[[Any, jax.Array, jax.Array], jax.Array]  # (policy_params, obs[A, F], key) -> int32[A], greedy
     policy_params: Callable[[Any], Any]  # train_state -> the parameters ``act`` needs
     num_updates: int  # updates per seed over the whole run
     env_steps_per_update: int  # env steps (periods of one game) per update per seed
+    # Settings the train state carries as float32 data, so that a sweep over them is a vmap, not a
+    # recompile: name -> the config's value. ``init(key, {name: value})`` overrides them.
+    hyperparameters: dict[str, float] = {}
+    # Where the games are, for sharding: a path prefix of the unbatched train state (``jax.tree_util.keystr``)
+    # -> the axis of its games. Leaves under no prefix are replicated over the devices.
+    games_axes: dict[str, int] = {}
 
 
-def make_train(learner: Learner) -> Callable[[jax.Array], tuple[Any, dict]]:
-    """``train(key) -> (final train_state, metrics stacked over updates)``; pure, jit- and vmap-able."""
+class Members(NamedTuple):
+    """What the vmapped leading axis of a run trains: member ``i`` starts from the training key of seed
+    ``seed_index[i]`` and trains with ``hyperparameters[name][i]``. A plain run's members are its seeds;
+    a sweep's are its configurations times its seeds."""
 
-    def train(key):
-        state = learner.init(key)
+    seed_index: tuple[int, ...]
+    hyperparameters: dict[str, tuple[float, ...]]
+    labels: tuple[str, ...]  # "" for a lone seed, "seed 1", "lr=0.001, seed 1", ...
+
+    def keys(self, seed: int) -> jax.Array:
+        """The members' training keys: those of ``seed_keys(seed, ...)`` at ``seed_index``."""
+        return seed_keys(seed, max(self.seed_index) + 1)[np.asarray(self.seed_index)]
+
+    def arrays(self) -> dict[str, jax.Array]:
+        """The hyperparameters as float32 ``[members]`` arrays, the second argument of a vmapped ``init``."""
+        return {name: jnp.asarray(values, jnp.float32) for name, values in self.hyperparameters.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed_index": list(self.seed_index),
+            "hyperparameters": {k: list(v) for k, v in self.hyperparameters.items()},
+            "labels": list(self.labels),
+        }
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Members:
+        return cls(
+            seed_index=tuple(int(i) for i in values["seed_index"]),
+            hyperparameters={k: tuple(float(x) for x in v) for k, v in values["hyperparameters"].items()},
+            labels=tuple(values["labels"]),
+        )
+
+
+def seed_members(learner: Learner, num_seeds: int) -> Members:
+    """The members of a plain run: ``num_seeds`` seeds, each with the config's hyperparameters."""
+    return Members(
+        seed_index=tuple(range(num_seeds)),
+        hyperparameters={name: (float(value),) * num_seeds for name, value in learner.hyperparameters.items()},
+        labels=("",) if num_seeds == 1 else tuple(f"seed {i}" for i in range(num_seeds)),
+    )
+
+
+def make_train(learner: Learner) -> Callable[..., tuple[Any, dict]]:
+    """``train(key, hyperparameters=None) -> (final train_state, metrics stacked over updates)``; pure,
+    jit- and vmap-able (a vmap over ``hyperparameters`` is a sweep in one program)."""
+
+    def train(key, hyperparameters=None):
+        state = learner.init(key, hyperparameters)
         return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=learner.num_updates)
 
     return train
 
 
-def chunk_function(learner: Learner, updates_per_chunk: int) -> Callable[[Any], tuple[Any, dict]]:
-    """``updates_per_chunk`` updates in one ``lax.scan``, vmapped over a leading seed axis."""
+def chunk_function(
+    learner: Learner, updates_per_chunk: int, spmd_axis_name: str | None = None
+) -> Callable[[Any], tuple[Any, dict]]:
+    """``updates_per_chunk`` updates in one ``lax.scan``, vmapped over a leading seed axis (the mesh axis
+    ``spmd_axis_name`` when the chunk is compiled for a mesh)."""
 
     def chunk(state):
         return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=updates_per_chunk)
 
-    return jax.vmap(chunk)
+    return jax.vmap(chunk, spmd_axis_name=spmd_axis_name)
 
 
 def schedule(learner: Learner, num_chunks: int) -> tuple[int, int]:
@@ -107,9 +160,17 @@ def main(
         config = dataclasses.replace(config, run_dir=str(default_run_dir(config, algorithm)))
     run_dir = Path(config.resume or config.run_dir)
     try:
+        if config.distributed or config.coordinator_address:
+            sharding.initialize(config.coordinator_address, config.num_processes, config.process_id)
+        if config.sweep:
+            from algorithms.common import sweep  # only a sweep needs it
+
+            return sweep.run_sweep(config, make_learner, algorithm)
         if config.resume and not checkpoint.saved_checkpoints(config.resume):
             raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
-        rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
+        sharding.resolve(config.num_devices, config.seed_devices, config.num_seeds, config.num_envs)
+        if sharding.is_writer():
+            rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
         learner = make_learner(config)
         return run(config, learner, algorithm)
     except (ConfigError, checkpoint.CheckpointError) as error:
@@ -153,44 +214,73 @@ def default_run_dir(config: CommonConfig, algorithm: str) -> Path:
     return Path("runs") / f"{algorithm}-{config.scenario}-{stamp}"
 
 
-def run(config: CommonConfig, learner: Learner, algorithm: str) -> Path:
-    """The host loop; returns the run directory. Exits with status 1 on a non-finite loss."""
-    run_dir = rundir.claim(
-        config.resume or config.run_dir or default_run_dir(config, algorithm),
-        fresh=not config.resume,
-        overwrite=config.overwrite,
-    )
-    mirror = tensorboard.Mirror(run_dir / tensorboard.DIRECTORY) if config.tensorboard else None
+def run(config: CommonConfig, learner: Learner, algorithm: str, members: Members | None = None) -> Path:
+    """The host loop; returns the run directory. Exits with status 1 on a non-finite loss.
+
+    ``members`` (a sweep's) replaces the seeds of ``config`` as the vmapped axis; ``config.num_seeds`` must
+    count them. A resumed run reads its members from its ``config.json``."""
+    run_dir = Path(config.resume or config.run_dir or default_run_dir(config, algorithm))
+    writer = sharding.is_writer()
+    if writer:
+        rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)
+    mirror = tensorboard.Mirror(run_dir / tensorboard.DIRECTORY) if config.tensorboard and writer else None
     try:
-        return _run(config, learner, algorithm, run_dir, mirror)
+        return _run(config, learner, algorithm, run_dir, mirror, members)
     finally:  # also on the stop paths and Ctrl-C
         if mirror is not None:
             mirror.close()
 
 
 def _run(
-    config: CommonConfig, learner: Learner, algorithm: str, run_dir: Path, mirror: tensorboard.Mirror | None
+    config: CommonConfig,
+    learner: Learner,
+    algorithm: str,
+    run_dir: Path,
+    mirror: tensorboard.Mirror | None,
+    members: Members | None,
 ) -> Path:
     """``run`` in a claimed ``run_dir``, mirroring each log record to ``mirror`` when there is one."""
     game = learner.game
+    writer = sharding.is_writer()
     num_chunks, updates_per_chunk = schedule(learner, config.num_chunks)
     steps_per_chunk = updates_per_chunk * learner.env_steps_per_update  # per seed
+    saved = read_json_object(run_dir / CONFIG_FILE) if config.resume else {}
+    if "members" in saved:
+        members = Members.from_json(saved["members"])
+    members = members or seed_members(learner, config.num_seeds)
+    if len(members.labels) != config.num_seeds:
+        raise ConfigError(f"{len(members.labels)} members to train, but --num-seeds is {config.num_seeds}")
 
-    keys = seed_keys(config.seed, config.num_seeds)
-    init = jax.jit(jax.vmap(learner.init))
+    num_devices, seed_devices = sharding.resolve(
+        config.num_devices, config.seed_devices, config.num_seeds, config.num_envs
+    )
+    mesh = sharding.make_mesh(num_devices, seed_devices)
+    devices = {"num_devices": num_devices, "seed_devices": seed_devices}
+    if saved.get("devices", devices) != devices:
+        print(
+            f"note: {run_dir} was checkpointed on {saved['devices']} and resumes on {devices}; the run continues "
+            "the same program, equal to an uninterrupted run up to the order of float reductions, not bit for bit",
+            file=sys.stderr,
+        )
+    keys, hyperparameters = members.keys(config.seed), members.arrays()
+    state_shape = jax.eval_shape(jax.vmap(learner.init), keys, hyperparameters)
+    state_sharding = sharding.state_shardings(mesh, state_shape, learner.games_axes)
+    init = jax.jit(jax.vmap(learner.init), out_shardings=state_sharding)
     if config.resume:
         # The newest checkpoint whose chunks all have their log line, so that a damaged log is mended by
         # replaying the chunks whose lines it lost (bit for bit) rather than leaving a gap in the history.
         logged = runlog.logged_chunks(run_dir / LOG_FILE)
-        state, host = checkpoint.load(run_dir, jax.eval_shape(init, keys), at_most=logged)
+        state, host = checkpoint.load(run_dir, state_shape, at_most=logged)
+        state = jax.device_put(state, state_sharding)
         start_chunk = int(host["chunk"])
-        if start_chunk > logged:
+        if start_chunk > logged and writer:
             print(
                 f"warning: {run_dir / LOG_FILE} lacks the lines of chunks {logged + 1}-{start_chunk}, and no "
                 "earlier checkpoint is kept to replay them; the log has a gap there",
                 file=sys.stderr,
             )
-        runlog.truncate(run_dir / LOG_FILE, start_chunk)
+        if writer:
+            runlog.truncate(run_dir / LOG_FILE, start_chunk)
     else:
         description = {
             "algorithm": algorithm,
@@ -202,10 +292,13 @@ def _run(
             "chunks": num_chunks,
             "updates_per_chunk": updates_per_chunk,
             "env_steps_per_update": learner.env_steps_per_update,
+            "members": members.to_json(),
+            "devices": devices,
         }
-        write_json(run_dir / CONFIG_FILE, description)
-        write_atomically(run_dir / LOG_FILE, "")
-        state, start_chunk = init(keys), 0
+        if writer:
+            write_json(run_dir / CONFIG_FILE, description)
+            write_atomically(run_dir / LOG_FILE, "")
+        state, start_chunk = init(keys, hyperparameters), 0
         host = {"chunk": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "best_eval": None, "best_chunk": None}
 
     # The run's wall clock: compile, training, chunk evaluations and checkpoints, over every invocation
@@ -214,7 +307,16 @@ def _run(
     # Finish init before the compile timer starts, so that compile_seconds does not include it.
     state = jax.block_until_ready(state)
     compile_start = time.perf_counter()
-    chunk = jax.jit(chunk_function(learner, updates_per_chunk)).lower(state).compile()
+    with jax.set_mesh(mesh):  # the learners' sharding constraints name this mesh's axes
+        chunk = (
+            jax.jit(
+                chunk_function(learner, updates_per_chunk, spmd_axis_name=sharding.MEMBERS),
+                in_shardings=(state_sharding,),
+                out_shardings=(state_sharding, None),
+            )
+            .lower(state)
+            .compile()
+        )
     compile_seconds = time.perf_counter() - compile_start
 
     chunk_eval_key, final_eval_key = eval_keys(config.seed)
@@ -223,11 +325,12 @@ def _run(
         game.env, game.params, base_stock_team.heuristics(), chunk_eval_key, config.eval_episodes
     )["team_cost_mean"]
 
-    bar = _progress(config, num_chunks, start_chunk, algorithm)
+    bar = _progress(config, num_chunks, start_chunk, algorithm) if writer else None
+    on_devices = f" on {num_devices} devices ({seed_devices} for the seeds)" if num_devices > 1 else ""
     print(
         f"[{algorithm}] run dir {run_dir}; {num_chunks} chunks x {updates_per_chunk} updates x "
-        f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s); team {','.join(game.team.kinds)}; "
-        f"compile {compile_seconds:.1f}s",
+        f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s){on_devices}; "
+        f"team {','.join(game.team.kinds)}; compile {compile_seconds:.1f}s",
         file=sys.stderr,
     )
     chunks_run = 0
@@ -236,10 +339,11 @@ def _run(
         new_state, chunk_metrics = chunk(state)
         jax.block_until_ready(new_state)
         seconds = time.perf_counter() - start
-        chunk_metrics = jax.device_get(chunk_metrics)
+        chunk_metrics = sharding.to_host(chunk_metrics)
         if not metrics_lib.all_finite(chunk_metrics):
             bad = sorted(k for k, v in chunk_metrics.items() if not np.all(np.isfinite(np.asarray(v))))
-            runlog.append(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
+            if writer:
+                runlog.append(run_dir / LOG_FILE, {"chunk": chunk_index + 1, "stopped": f"non-finite {bad}"})
             if bar is not None:
                 bar.close()
             if checkpoint.saved_checkpoints(run_dir):
@@ -250,7 +354,7 @@ def _run(
             raise SystemExit(1)
         state = new_state
         host["train_seconds"] = float(host["train_seconds"]) + seconds
-        policy_params = jax.vmap(learner.policy_params)(state)
+        policy_params = sharding.to_host(jax.vmap(learner.policy_params)(state))
         evals = evaluation.evaluate_learned(
             game, learner.act, policy_params, chunk_eval_key, config.eval_episodes, num_seeds=config.num_seeds
         )
@@ -272,14 +376,18 @@ def _run(
             "eval_gap_vs_base_stock": float(np.mean(eval_costs)) / base_stock_eval - 1.0,
         }
         host.update(chunk=chunk_index + 1, wall_seconds=record["wall_seconds"])
-        runlog.append(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
-        if mirror is not None:
-            mirror.write(record)
-        if host.get("best_eval") is None or record["eval_team_cost"] < host["best_eval"]:
+        is_best = host.get("best_eval") is None or record["eval_team_cost"] < host["best_eval"]
+        if is_best:
             # Model selection on the fixed chunk-evaluation episodes; reports use fresh ones.
             host.update(best_eval=record["eval_team_cost"], best_chunk=chunk_index + 1)
-            checkpoint.save(run_dir, jax.vmap(learner.policy_params)(state), dict(host), checkpoint.BEST_POLICY)
-        checkpoint.save(run_dir, state, host)
+        host_state = sharding.to_host(state)  # every process takes part in a multi-host gather
+        if writer:
+            runlog.append(run_dir / LOG_FILE, record)  # before the checkpoint: a resume drops lines past it
+            if mirror is not None:
+                mirror.write(record)
+            if is_best:
+                checkpoint.save(run_dir, policy_params, dict(host), checkpoint.BEST_POLICY)
+            checkpoint.save(run_dir, host_state, host)
         chunks_run += 1
         if bar is not None:
             bar.set_postfix(
@@ -298,18 +406,29 @@ def _run(
             return run_dir
     if bar is not None:
         bar.close()
-    finish(config, learner, state, run_dir, final_eval_key)
+    state = sharding.to_host(state)
+    if writer:
+        finish(config, learner, state, run_dir, final_eval_key, members.labels)
     return run_dir
 
 
-def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, key: jax.Array) -> None:
-    """Cost table on fresh episodes and plots."""
+def finish(
+    config: CommonConfig,
+    learner: Learner,
+    state: Any,
+    run_dir: Path,
+    key: jax.Array,
+    labels: Sequence[str] | None = None,
+) -> None:
+    """Cost table on fresh episodes and plots; ``labels`` name the members (default: by seed)."""
     game = learner.game
     policy_params = jax.vmap(learner.policy_params)(state)
     rows = evaluation.cost_table(
-        game, learner.act, policy_params, key, config.eval_episodes, num_seeds=config.num_seeds
+        game, learner.act, policy_params, key, config.eval_episodes, num_seeds=config.num_seeds, labels=labels
     )
-    rows[config.num_seeds : config.num_seeds] = best_policy_rows(run_dir, learner, config, key, config.eval_episodes)
+    rows[config.num_seeds : config.num_seeds] = best_policy_rows(
+        run_dir, learner, config, key, config.eval_episodes, labels
+    )
     within = runlog.seconds_to_quality(runlog.read(run_dir / LOG_FILE, warn=False), TIME_TO_QUALITY_GAP)
     write_json(
         run_dir / RESULTS_FILE,
@@ -323,7 +442,12 @@ def finish(config: CommonConfig, learner: Learner, state: Any, run_dir: Path, ke
 
 
 def best_policy_rows(
-    run_dir: Path, learner: Learner, config: CommonConfig, key: jax.Array, num_episodes: int
+    run_dir: Path,
+    learner: Learner,
+    config: CommonConfig,
+    key: jax.Array,
+    num_episodes: int,
+    labels: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for the policy of the chunk with the lowest chunk-evaluation cost, if it is not the last chunk."""
     path = Path(run_dir) / checkpoint.BEST_POLICY
@@ -343,7 +467,10 @@ def best_policy_rows(
         evaluation.evaluate_learned(game, learner.act, policy_params, key, num_episodes, num_seeds=config.num_seeds)
     ):
         label = f"learned (greedy), best chunk {host['best_chunk']}"
-        label += f", seed {seed}" if config.num_seeds > 1 else ""
+        if labels is not None:
+            label += f", {labels[seed]}" if labels[seed] else ""
+        else:
+            label += f", seed {seed}" if config.num_seeds > 1 else ""
         rows.append(evaluation.row(label, game.team.kinds, summary))
     return rows
 

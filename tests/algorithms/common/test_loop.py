@@ -40,7 +40,7 @@ def test_host_loop_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, lea
 
     learner = Learner(
         game=game,
-        init=lambda key: {"count": jnp.int32(0), "w": jnp.zeros(2)},
+        init=lambda key, hyperparameters=None: {"count": jnp.int32(0), "w": jnp.zeros(2)},
         update=update,
         act=lambda p, obs, key: jnp.zeros(obs.shape[0], jnp.int32),
         policy_params=lambda s: s["w"],

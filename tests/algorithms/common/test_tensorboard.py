@@ -141,7 +141,7 @@ def test_host_loop_mirrors_log_jsonl_and_a_resume_appends(tmp_path, learner_env)
     )
     learner = Learner(  # a fake learner: the loop's logging is under test, not learning
         game=make_game(config),
-        init=lambda key: {"count": jnp.int32(0), "w": jnp.zeros(2)},
+        init=lambda key, hyperparameters=None: {"count": jnp.int32(0), "w": jnp.zeros(2)},
         update=lambda s: ({"count": s["count"] + 1, "w": s["w"]}, {"loss": 1.0 / (s["count"] + 1)}),
         act=lambda p, obs, key: jnp.zeros(obs.shape[0], jnp.int32),
         policy_params=lambda s: s["w"],
