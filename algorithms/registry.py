@@ -17,7 +17,14 @@ import jax
 from algorithms import ippo, iql, mappo, qmix, vdn
 from algorithms.common import checkpoint
 from algorithms.common.config import CommonConfig, ConfigError, read_json_object
-from algorithms.common.loop import CONFIG_FILE, Learner, policy_template, state_template
+from algorithms.common.loop import (
+    CONFIG_FILE,
+    Learner,
+    hyperparameter_leaves,
+    policy_template,
+    seed_members,
+    state_template,
+)
 from algorithms.common.reference import remember_reference
 from algorithms.common.team import team_policy
 from jaxbeer import BeerGame, EnvParams, Policy
@@ -51,7 +58,7 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], CommonConfig, Learner
     damaged, and ``checkpoint.CheckpointError`` when no checkpoint restores.
     """
     saved, config, learner = _load_learner(Path(run_dir))
-    state, _ = checkpoint.load(run_dir, state_template(learner, config))
+    state, _ = checkpoint.load(run_dir, state_template(learner, config), fill=_older_leaves(learner, config))
     return saved, config, learner, state
 
 
@@ -101,7 +108,7 @@ def load_policy(run_dir: str | Path, which: Literal["final", "best"] = "final", 
         saved, config, learner = _load_learner(run_dir)
         check_int("seed", seed, 0, config.num_seeds - 1, error=PolicyLoadError)
         if which == "final":
-            state, host = checkpoint.load(run_dir, state_template(learner, config))
+            state, host = checkpoint.load(run_dir, state_template(learner, config), fill=_older_leaves(learner, config))
             policy_params = jax.vmap(learner.policy_params)(state)
         else:
             policy_params, host = checkpoint.load(run_dir, policy_template(learner, config), checkpoint.BEST_POLICY)
@@ -131,3 +138,8 @@ def _load_learner(run_dir: Path) -> tuple[dict[str, Any], CommonConfig, Learner]
     if isinstance(saved.get("base_stock"), dict) and "key" in saved["base_stock"]:
         remember_reference(saved["base_stock"])
     return saved, config, algorithm.make_learner(config)
+
+
+def _older_leaves(learner: Learner, config: Any) -> dict:
+    """What a checkpoint written before the train state carried its hyperparameters lacks: its config's."""
+    return hyperparameter_leaves(seed_members(learner, config.num_seeds))

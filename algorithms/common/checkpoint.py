@@ -89,7 +89,11 @@ def chunk_of(path: Path) -> int:
 
 
 def load(
-    run_dir: str | os.PathLike, template: Any, filename: str | None = None, at_most: int | None = None
+    run_dir: str | os.PathLike,
+    template: Any,
+    filename: str | None = None,
+    at_most: int | None = None,
+    fill: dict[str, np.ndarray] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Restore into the structure of ``template`` (arrays or ``ShapeDtypeStruct``s): ``(state, host)``.
 
@@ -97,10 +101,11 @@ def load(
     back past damaged ones with a line on stderr; with ``at_most``, the newest
     taken after at most that many chunks, where one is kept. Raises
     ``CheckpointError`` when none can be restored, and ``ValueError`` naming
-    the field when the checkpoint holds a different structure than ``template``.
+    the field when the checkpoint holds a different structure than ``template``. ``fill`` gives the
+    values of leaves that checkpoints written before they existed lack, by tree path.
     """
     if filename is not None:
-        return _load_file(Path(run_dir) / filename, template)
+        return _load_file(Path(run_dir) / filename, template, fill)
     candidates = saved_checkpoints(run_dir)
     if at_most is not None and any(chunk_of(path) <= at_most for path in candidates):
         candidates = [path for path in candidates if chunk_of(path) <= at_most]
@@ -109,7 +114,7 @@ def load(
     problems = []
     for index, path in enumerate(candidates):
         try:
-            restored = _load_file(path, template)
+            restored = _load_file(path, template, fill)
         except DamagedCheckpoint as error:
             problems.append(str(error))
             following = f"; falling back to {candidates[index + 1].name}" if index + 1 < len(candidates) else ""
@@ -119,7 +124,7 @@ def load(
     raise CheckpointError(f"no checkpoint in {run_dir} can be restored: {'; '.join(problems)}")
 
 
-def _load_file(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
+def _load_file(path: Path, template: Any, fill: dict[str, np.ndarray] | None = None) -> tuple[Any, dict[str, Any]]:
     try:
         payload = serialization.msgpack_restore(path.read_bytes())
     except FileNotFoundError:
@@ -139,6 +144,11 @@ def _load_file(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
 
     template_leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     expected_names = [jax.tree_util.keystr(p) for p, _ in template_leaves]
+    added = [name for name in expected_names if name not in names and name in (fill or {})]
+    if added and set(names) | set(added) == set(expected_names):
+        # An older checkpoint: the leaves it predates take their given values, in the template's order.
+        by_name = {**dict(zip(names, arrays)), **{name: np.asarray(fill[name]) for name in added}}
+        names, arrays = expected_names, [by_name[name] for name in expected_names]
     if names != expected_names:
         missing = sorted(set(expected_names) - set(names))[:3]
         extra = sorted(set(names) - set(expected_names))[:3]

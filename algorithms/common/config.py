@@ -160,6 +160,13 @@ class CommonConfig:
             check_int_flag("num_devices", self.num_devices, 1)
         if self.sweep and self.resume:
             raise ConfigError("--sweep continues where it stopped when run again as it was; drop --resume")
+        if self.sweep and not self.run_dir:
+            raise ConfigError("--sweep needs --run-dir, so that the same command run again continues the sweep")
+        if (self.distributed or self.coordinator_address) and not (self.run_dir or self.resume):
+            raise ConfigError(
+                "--distributed needs --run-dir (or --resume): every process must name the same directory, "
+                "which a time-stamped default would not"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON object, saved in the run's config.json so ``--resume`` can rebuild them."""

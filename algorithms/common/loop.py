@@ -103,6 +103,12 @@ def seed_members(learner: Learner, num_seeds: int) -> Members:
     )
 
 
+def hyperparameter_leaves(members: Members) -> dict[str, np.ndarray]:
+    """The train state's hyperparameter leaves by tree path, for checkpoints written before the state
+    carried them (``checkpoint.load``'s ``fill``): such runs trained with their config's values."""
+    return {f".hyperparameters[{name!r}]": np.asarray(v, np.float32) for name, v in members.hyperparameters.items()}
+
+
 def make_train(learner: Learner) -> Callable[..., tuple[Any, dict]]:
     """``train(key, hyperparameters=None) -> (final train_state, metrics stacked over updates)``; pure,
     jit- and vmap-able (a vmap over ``hyperparameters`` is a sweep in one program)."""
@@ -168,9 +174,9 @@ def main(
             return sweep.run_sweep(config, make_learner, algorithm)
         if config.resume and not checkpoint.saved_checkpoints(config.resume):
             raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
-        sharding.resolve(config.num_devices, config.seed_devices, config.num_seeds, config.num_envs)
-        if sharding.is_writer():
-            rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
+        saved = read_json_object(run_dir / CONFIG_FILE) if config.resume else {}
+        sharding.resolve(*device_request(config, saved), config.num_seeds, config.num_envs)
+        claim_on_writer(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
         learner = make_learner(config)
         return run(config, learner, algorithm)
     except (ConfigError, checkpoint.CheckpointError) as error:
@@ -183,6 +189,28 @@ def main(
             f"error: {error.strerror or error} ({error.filename or run_dir}); {_what_is_safe(run_dir)}", file=sys.stderr
         )
         raise SystemExit(1) from None
+
+
+def device_request(config: CommonConfig, saved: dict[str, Any]) -> tuple[int | None, int]:
+    """(--num-devices, --seed-devices) to resolve: the flags, or where a resumed run leaves them at their
+    defaults, the layout it was checkpointed on, so that it continues bit for bit."""
+    devices = saved.get("devices", {})
+    if config.num_devices is not None or devices.get("num_devices", 0) > len(jax.devices()):
+        return config.num_devices, config.seed_devices  # told, or fewer devices now: the loop's note says so
+    return devices.get("num_devices"), config.seed_devices or devices.get("seed_devices", 0)
+
+
+def claim_on_writer(run_dir: Path, fresh: bool, overwrite: bool) -> None:
+    """``rundir.claim`` on process 0, which alone writes; the others learn whether it passed."""
+    error = None
+    if sharding.is_writer():
+        try:
+            rundir.claim(run_dir, fresh=fresh, overwrite=overwrite)
+        except ConfigError as failure:
+            error = failure
+    sharding.agree(error is None, f"claiming {run_dir}")
+    if error is not None:
+        raise error
 
 
 def _what_is_safe(run_dir: Path) -> str:
@@ -221,8 +249,7 @@ def run(config: CommonConfig, learner: Learner, algorithm: str, members: Members
     count them. A resumed run reads its members from its ``config.json``."""
     run_dir = Path(config.resume or config.run_dir or default_run_dir(config, algorithm))
     writer = sharding.is_writer()
-    if writer:
-        rundir.claim(run_dir, fresh=not config.resume, overwrite=config.overwrite)
+    claim_on_writer(run_dir, fresh=not config.resume, overwrite=config.overwrite)
     mirror = tensorboard.Mirror(run_dir / tensorboard.DIRECTORY) if config.tensorboard and writer else None
     try:
         return _run(config, learner, algorithm, run_dir, mirror, members)
@@ -251,9 +278,7 @@ def _run(
     if len(members.labels) != config.num_seeds:
         raise ConfigError(f"{len(members.labels)} members to train, but --num-seeds is {config.num_seeds}")
 
-    num_devices, seed_devices = sharding.resolve(
-        config.num_devices, config.seed_devices, config.num_seeds, config.num_envs
-    )
+    num_devices, seed_devices = sharding.resolve(*device_request(config, saved), config.num_seeds, config.num_envs)
     mesh = sharding.make_mesh(num_devices, seed_devices)
     devices = {"num_devices": num_devices, "seed_devices": seed_devices}
     if saved.get("devices", devices) != devices:
@@ -270,7 +295,7 @@ def _run(
         # The newest checkpoint whose chunks all have their log line, so that a damaged log is mended by
         # replaying the chunks whose lines it lost (bit for bit) rather than leaving a gap in the history.
         logged = runlog.logged_chunks(run_dir / LOG_FILE)
-        state, host = checkpoint.load(run_dir, state_shape, at_most=logged)
+        state, host = checkpoint.load(run_dir, state_shape, at_most=logged, fill=hyperparameter_leaves(members))
         state = jax.device_put(state, state_sharding)
         start_chunk = int(host["chunk"])
         if start_chunk > logged and writer:
@@ -409,6 +434,7 @@ def _run(
     state = sharding.to_host(state)
     if writer:
         finish(config, learner, state, run_dir, final_eval_key, members.labels)
+    sharding.barrier(f"finished {run_dir}")  # the others read results.json next (a sweep's table)
     return run_dir
 
 

@@ -130,6 +130,23 @@ def constrain_games(tree: Any, axis: int) -> Any:
     return jax.tree.map(constrain, tree)
 
 
+def agree(ok: bool, what: str) -> None:
+    """Multi-host: every process learns whether process 0's check ``what`` passed, and the others stop with
+    one line when it did not (process 0 raises its own error), instead of waiting in a collective for a
+    process that has left. One process: nothing to agree on."""
+    if jax.process_count() == 1:
+        return
+    passed = bool(multihost_utils.broadcast_one_to_all(np.int32(ok)))
+    if not passed and not is_writer():
+        raise DeviceError(f"process 0 stopped at {what}; its output says why")
+
+
+def barrier(name: str) -> None:
+    """Multi-host: wait until every process has come here (after process 0 has written what others read)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
 def to_host(tree: Any) -> Any:
     """NumPy copies of a pytree of (possibly sharded, possibly multi-host) arrays, whole on every process."""
     if jax.process_count() > 1:

@@ -41,7 +41,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, backported
     import tomli as tomllib
 
-from algorithms.common import checkpoint, rundir, sharding
+from algorithms.common import checkpoint, loop, sharding
 from algorithms.common.config import OUTPUT_ONLY_FIELDS, CommonConfig, ConfigError, read_json_object
 from algorithms.common.files import write_atomically, write_json
 from algorithms.common.loop import CONFIG_FILE, RESULTS_FILE, Members, run
@@ -122,6 +122,11 @@ def configurations(values: dict[str, Any], config: CommonConfig, source: str) ->
             dataclasses.replace(config, **override, sweep="").validate()
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--sweep: {source}, configuration {index} ({label(override)}): {error}") from None
+        if override in checked:
+            raise ConfigError(
+                f"--sweep: {source}: configurations {checked.index(override)} and {index} are the same "
+                f"({label(override)})"
+            )
         checked.append(override)
     return checked, seeds
 
@@ -154,7 +159,7 @@ def label(override: dict[str, Any]) -> str:
     def show(value):
         if isinstance(value, tuple):
             return "x".join(str(v) for v in value)
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        return repr(value) if isinstance(value, float) else str(value)  # repr: distinct floats, distinct labels
 
     return ", ".join(f"{name}={show(value)}" for name, value in override.items()) or "defaults"
 
@@ -163,12 +168,18 @@ def run_sweep(config: CommonConfig, make_learner: Callable[[Any], Any], algorith
     """Train every group (continuing those a previous invocation left), then write the sweep's results."""
     traced = tuple(getattr(type(config), "traced_settings", ()))
     sweep_plan = plan(config, traced)
-    for group in sweep_plan.groups:  # every device check before anything is built or traced
-        group_config = dataclasses.replace(config, **group.static)
+    states = {}
+    for group in sweep_plan.groups:  # every check before anything is built or traced
+        group_config = group_run_config(config, group, resume=False)
         sharding.resolve(config.num_devices, config.seed_devices, len(group.members.labels), group_config.num_envs)
+        states[group.directory] = group_state(group, group_config)
+        if states[group.directory] == "other" and not config.overwrite:
+            raise ConfigError(
+                f"--sweep: {group.directory} holds a run of other configurations or settings; "
+                "choose another --run-dir, or replace it with --overwrite"
+            )
     out = Path(config.run_dir)
-    if sharding.is_writer():
-        rundir.claim(out, fresh=False)  # the lock: one sweep per directory at a time
+    loop.claim_on_writer(out, fresh=False, overwrite=False)  # the lock: one sweep per directory at a time
     print(
         f"[{algorithm}] sweep {config.sweep}: {len(sweep_plan.configurations)} configurations x "
         f"{sweep_plan.seeds} seeds in {len(sweep_plan.groups)} compiled program(s), one per group of "
@@ -181,26 +192,11 @@ def run_sweep(config: CommonConfig, make_learner: Callable[[Any], Any], algorith
             file=sys.stderr,
         )
     for group in sweep_plan.groups:
-        if (group.directory / RESULTS_FILE).is_file() and _same_members(group):
+        state = states[group.directory]
+        if state == "finished":
             print(f"[{algorithm}] {group.directory.name} finished earlier; kept", file=sys.stderr)
             continue
-        resume = bool(checkpoint.saved_checkpoints(group.directory))
-        if resume and not _same_members(group):
-            if not config.overwrite:
-                raise ConfigError(
-                    f"--sweep: {group.directory} holds a run of other configurations; "
-                    "choose another --run-dir, or replace it with --overwrite"
-                )
-            resume = False
-        group_config = dataclasses.replace(
-            config,
-            **group.static,
-            num_seeds=len(group.members.labels),
-            run_dir=str(group.directory),
-            resume=str(group.directory) if resume else "",
-            overwrite=not resume,  # a group that never finished a chunk has nothing to keep
-            sweep="",
-        )
+        group_config = group_run_config(config, group, resume=state == "started")
         run(group_config, make_learner(group_config), algorithm, group.members)
         if config.stop_after_chunks and not (group.directory / RESULTS_FILE).is_file():
             print(f"[{algorithm}] sweep stopped; run the same command again to continue", file=sys.stderr)
@@ -210,9 +206,35 @@ def run_sweep(config: CommonConfig, make_learner: Callable[[Any], Any], algorith
     return out
 
 
-def _same_members(group: Group) -> bool:
+def group_run_config(config: CommonConfig, group: Group, resume: bool) -> CommonConfig:
+    """The config of one group's run: the command line with the group's shape settings, its members as
+    seeds. A group that never finished a chunk has nothing to keep, so a fresh one may overwrite it."""
+    return dataclasses.replace(
+        config,
+        **group.static,
+        num_seeds=len(group.members.labels),
+        run_dir=str(group.directory),
+        resume=str(group.directory) if resume else "",
+        overwrite=not resume,
+        sweep="",
+    )
+
+
+def group_state(group: Group, group_config: CommonConfig) -> str:
+    """``new`` (nothing to keep), ``finished``, ``started`` (a checkpoint to resume), or ``other``: the
+    directory holds a run of other members or other training settings than this sweep's."""
     path = group.directory / CONFIG_FILE
-    return path.is_file() and read_json_object(path).get("members") == group.members.to_json()
+    if not path.is_file() or not checkpoint.saved_checkpoints(group.directory):
+        return "new"
+    saved = read_json_object(path)
+
+    def training(values):
+        return {k: v for k, v in values.items() if k not in OUTPUT_ONLY_FIELDS}
+
+    planned = json.loads(json.dumps(group_config.to_json()))  # tuples as the saved JSON holds them
+    if saved.get("members") != group.members.to_json() or training(saved.get("config", {})) != training(planned):
+        return "other"
+    return "finished" if (group.directory / RESULTS_FILE).is_file() else "started"
 
 
 def rows(sweep_plan: Plan) -> list[dict[str, Any]]:

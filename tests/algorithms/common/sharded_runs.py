@@ -8,8 +8,10 @@ itself, so that the test shows each comparison by name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,11 +28,21 @@ TINY = [
     "--num-chunks", "3", "--hidden-sizes", "16", "--eval-episodes", "16", "--base-stock-episodes", "4",
     "--no-plots", "--no-progress",
 ]  # fmt: skip
+# Three configurations share a program (lr and clip_eps are data); the fourth's width is a program of its own.
 SWEEP = """\
 seeds = 2
-[grid]
-lr = [1e-3, 3e-3]
-clip_eps = [0.1, 0.3]
+[[configurations]]
+lr = 1e-3
+clip_eps = 0.1
+[[configurations]]
+lr = 3e-3
+clip_eps = 0.1
+[[configurations]]
+lr = 3e-3
+clip_eps = 0.3
+[[configurations]]
+lr = 1e-3
+hidden_sizes = [8]
 """
 
 
@@ -77,38 +89,54 @@ def main(out: Path) -> None:
 
     # A sharded run stopped after one chunk and resumed, against the uninterrupted one ("four").
     ippo.main([*TINY, "--num-devices", "4", "--run-dir", str(out / "resumed"), "--stop-after-chunks", "1"])
-    ippo.main(["--resume", str(out / "resumed"), "--num-devices", "4", "--no-progress"])
+    shutil.copytree(out / "resumed", out / "resumed-on-2", ignore=shutil.ignore_patterns(".lock"))
+    ippo.main(["--resume", str(out / "resumed"), "--no-progress"])  # the saved layout: 4 devices
     resumed = final_leaves(out / "resumed")
+    status, on_two_err = exit_of(["--resume", str(out / "resumed-on-2"), "--num-devices", "2", "--no-progress"])
     report["resume"] = {
         # The running cost of an episode that started before the run is NaN by design.
         "identical_leaves": sorted(n for n in four if np.array_equal(four[n], resumed[n], equal_nan=True)),
         "all_leaves": sorted(four),
         "cost_resumed": learned_cost(out / "resumed"),
         "cost_uninterrupted": learned_cost(out / "four"),
+        "on_two_devices": {
+            "status": status,
+            "note": [line for line in on_two_err.splitlines() if line.startswith("note:")],
+            "param_max_abs_difference": param_difference(four, final_leaves(out / "resumed-on-2")),
+            "cost": learned_cost(out / "resumed-on-2"),
+        },
     }
 
-    # A sweep of 4 configurations x 2 seeds on a 2 x 2 mesh, against each of the 8 trained on its own.
+    # A sweep of 4 configurations x 2 seeds on a 2 x 2 mesh, stopped after its first chunk and continued by the
+    # same command, against each of the 8 trained on its own: a plain config with the setting as a constant.
     (out / "sweep.toml").write_text(SWEEP)
     sweep_dir = out / "sweep"
-    ippo.main([*TINY, "--num-devices", "4", "--seed-devices", "2", "--sweep", str(out / "sweep.toml"),
-               "--run-dir", str(sweep_dir)])  # fmt: skip
+    sweep_flags = [*TINY, "--num-devices", "4", "--seed-devices", "2", "--sweep", str(out / "sweep.toml"),
+                   "--run-dir", str(sweep_dir)]  # fmt: skip
+    ippo.main([*sweep_flags, "--stop-after-chunks", "1"])
+    stopped = sorted(p.name for p in sweep_dir.glob("group-*/results.json"))
+    ippo.main(sweep_flags)
     swept = json.loads((sweep_dir / "sweep.json").read_text())
-    config = ippo.Config.from_json(json.loads((sweep_dir / "group-00" / "config.json").read_text())["config"])
-    learner = ippo.make_learner(config)
-    train = jax.jit(loop.make_train(learner))  # one program: the hyperparameters are data
-    _, final_key = loop.eval_keys(config.seed)
+    base = parse_config(ippo.Config, TINY)
+    _, final_key = loop.eval_keys(base.seed)
     alone = []
     for row in swept["rows"]:
-        costs = []
-        for seed in range(swept["seeds"]):
-            hyper = {**learner.hyperparameters, **row["settings"]}
-            state, _ = train(loop.seed_keys(config.seed, swept["seeds"])[seed], hyper)
-            summary = evaluation.evaluate_learned(
-                learner.game, learner.act, learner.policy_params(state), final_key, config.eval_episodes
-            )[0]
-            costs.append(summary["team_cost_mean"])
+        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in row["settings"].items()}
+        learner = ippo.make_learner(dataclasses.replace(base, **settings))
+        # Both seeds of the configuration in one call; each seed's training is its own (vmap never mixes them).
+        states, _ = jax.jit(jax.vmap(loop.make_train(learner)))(loop.seed_keys(base.seed, swept["seeds"]))
+        summaries = evaluation.evaluate_learned(
+            learner.game, learner.act, jax.vmap(learner.policy_params)(states), final_key, base.eval_episodes, 2
+        )
+        costs = [summary["team_cost_mean"] for summary in summaries]
         alone.append({"label": row["label"], "swept": row["team_cost_per_seed"], "alone": costs})
-    report["sweep"] = {"rows": alone, "groups": len(swept["groups"]), "sweep_md": (sweep_dir / "sweep.md").is_file()}
+    report["sweep"] = {
+        "rows": alone,
+        "groups": [g["static"] for g in swept["groups"]],
+        "finished_after_the_stop": stopped,
+        "sweep_md": (sweep_dir / "sweep.md").is_file(),
+        "sweep_png": (sweep_dir / "sweep.png").is_file(),
+    }
 
     # Device counts that cannot work: each one exit status and one line.
     report["bad_num_devices"] = {

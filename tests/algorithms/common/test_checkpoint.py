@@ -117,3 +117,24 @@ def test_a_named_file_is_not_rotated(tmp_path):
     _damage_truncate(tmp_path / checkpoint.BEST_POLICY)
     with pytest.raises(checkpoint.DamagedCheckpoint, match="best_policy.msgpack is damaged"):
         checkpoint.load(tmp_path, jax.eval_shape(_state), checkpoint.BEST_POLICY)
+
+
+class _StateWithSettings(NamedTuple):
+    params: dict
+    key: jax.Array
+    count: jax.Array
+    hyperparameters: dict
+
+
+def test_an_older_checkpoint_takes_the_leaves_it_predates_from_fill(tmp_path):
+    old = _state()
+    checkpoint.save(tmp_path, old, {"chunk": 1})
+    new = _StateWithSettings(*old, hyperparameters={"lr": jnp.float32(0.5)})
+    template = jax.eval_shape(lambda: new)
+    with pytest.raises(ValueError, match="missing"):
+        checkpoint.load(tmp_path, template)
+    restored, _ = checkpoint.load(tmp_path, template, fill={".hyperparameters['lr']": np.float32(0.5)})
+    assert isinstance(restored, _StateWithSettings) and _same(new, restored)
+    # Only missing leaves are filled: a leaf of another shape is still a different config.
+    with pytest.raises(ValueError, match="missing"):
+        checkpoint.load(tmp_path, template, fill={".hyperparameters['clip']": np.float32(0.5)})

@@ -7,7 +7,6 @@ compiles."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,14 +56,24 @@ def test_a_resumed_sharded_run_equals_the_uninterrupted_one(report):
     assert resumed["cost_resumed"] == resumed["cost_uninterrupted"]
 
 
+def test_a_run_resumed_on_another_device_count_says_so_and_agrees_up_to_float_order(report):
+    on_two = report["resume"]["on_two_devices"]
+    assert on_two["status"] == 0
+    assert len(on_two["note"]) == 1 and "not bit for bit" in on_two["note"][0]
+    assert on_two["param_max_abs_difference"] < PARAM_TOLERANCE
+    assert on_two["cost"] == pytest.approx(report["resume"]["cost_uninterrupted"], rel=1e-4)
+
+
 def test_a_sweep_gives_the_rows_of_its_configurations_trained_alone(report):
     swept = report["sweep"]
-    assert swept["groups"] == 1 and swept["sweep_md"]
+    assert swept["groups"] == [{}, {"hidden_sizes": [8]}]  # two compiled programs
+    assert swept["finished_after_the_stop"] == []  # --stop-after-chunks 1 stopped the first group
+    assert swept["sweep_md"] and swept["sweep_png"]
     assert len(swept["rows"]) == 4
     for row in swept["rows"]:
         np.testing.assert_allclose(row["swept"], row["alone"], rtol=1e-4, err_msg=row["label"])
     # The configurations do differ: the learning rates give other policies.
-    assert swept["rows"][0]["swept"] != swept["rows"][2]["swept"]
+    assert swept["rows"][0]["swept"] != swept["rows"][1]["swept"]
 
 
 def test_bad_device_counts_exit_2_with_one_line(report):
@@ -106,6 +115,7 @@ def test_a_grid_groups_shape_changing_settings_into_programs(tmp_path):
     assert first.hyperparameters["lr"] == (1e-3,) * 3 + (3e-4,) * 3
     assert first.hyperparameters["clip_eps"] == (config.clip_eps,) * 6
     assert first.labels[4] == "lr=0.0003, hidden_sizes=16, seed 1"
+    assert sweep.label({"lr": 1.0000001e-3}) != sweep.label({"lr": 1.0000002e-3})  # distinct rows, distinct labels
     assert loop.Members.from_json(json.loads(json.dumps(first.to_json()))) == first
 
 
@@ -128,19 +138,19 @@ def test_value_based_sweeps_carry_the_learning_rate(tmp_path):
     [
         ("[grid]\nlearning_rate = [1e-3]\n", "'learning_rate' is not a setting"),
         ("[grid]\nlr = 1e-3\n", "grid.lr must be a non-empty list"),
-        ("[grid]\nlr = [-1.0]\n", r"configuration 0 \(lr=-1\): --lr"),
+        ("[grid]\nlr = [-1.0]\n", r"configuration 0 \(lr=-1.0\): --lr"),
         ("[grid]\nseed = [1, 2]\n", "'seed' cannot be swept"),
         ("seeds = 0\n[grid]\nlr = [1e-3]\n", "seeds must be an integer >= 1"),
         ("lr = 1e-3\n", "unknown keys"),
         ("[grid]\nnum_envs = [10]\n", "--num-envs \\(10\\) must be divisible"),
         ("[grid\n", "cannot be read"),
+        ("[[configurations]]\nlr = 1e-3\n[[configurations]]\nlr = 0.001\n", "configurations 0 and 1 are the same"),
     ],
 )
 def test_a_bad_sweep_file_is_named_before_anything_runs(tmp_path, text, message):
     config = ippo.Config(sweep=write(tmp_path, text), run_dir=str(tmp_path / "out"))
     with pytest.raises(ConfigError, match=message):
         sweep.plan(config, ippo.TRACED_SETTINGS)
-    assert not (tmp_path / "out").exists()
 
 
 def test_the_cli_refuses_a_bad_sweep_with_status_2(tmp_path, capsys):
@@ -150,6 +160,7 @@ def test_the_cli_refuses_a_bad_sweep_with_status_2(tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--clip-eps" in err[0]
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_zero_devices_exit_2_before_any_work(tmp_path, capsys):
@@ -164,6 +175,22 @@ def test_explicit_multi_host_flags_are_checked():
         sharding.initialize("localhost:1234", num_processes=2, process_id=2)
 
 
-def test_one_process_writes():
-    assert sharding.is_writer()
-    assert os.environ.get("JAX_PROCESS_ID") in (None, "0")
+def test_a_sweep_needs_a_run_dir_and_multi_host_a_shared_one(capsys):
+    for flags, message in (
+        (["--sweep", "s.toml"], "--sweep needs --run-dir"),
+        (["--distributed"], "--distributed needs --run-dir"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            ippo.main(flags)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_resume_keeps_its_saved_layout_unless_told():
+    saved = {"devices": {"num_devices": 1, "seed_devices": 1}}
+    assert loop.device_request(ippo.Config(resume="r"), saved) == (1, 1)
+    assert loop.device_request(ippo.Config(resume="r", num_devices=1), saved) == (1, 0)
+    assert loop.device_request(ippo.Config(resume="r"), {"devices": {"num_devices": 64, "seed_devices": 1}}) == (
+        None,
+        0,
+    )
+    assert loop.device_request(ippo.Config(), {}) == (None, 0)
