@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, NamedTuple
 
 import jax
 
-from algorithms import ippo, iql, mappo, qmix, vdn
+from algorithms import ippo, iql, maddpg, mappo, qmix, vdn
 from algorithms.common import checkpoint
 from algorithms.common.config import CommonConfig, ConfigError, read_json_object
 from algorithms.common.loop import (
@@ -40,7 +40,8 @@ class Algorithm(NamedTuple):
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    module.NAME: Algorithm(module.NAME, module.Config, module.make_learner) for module in (ippo, mappo, iql, vdn, qmix)
+    module.NAME: Algorithm(module.NAME, module.Config, module.make_learner)
+    for module in (ippo, mappo, iql, vdn, qmix, maddpg)
 }
 
 

@@ -49,7 +49,7 @@ class Args:
     """Flags of ``python -m benchmarks.profile_update``."""
 
     algorithm: str = "ippo"
-    """Registered learner to profile (ippo, mappo, iql, vdn, qmix), at its own defaults."""
+    """Registered learner to profile (ippo, mappo, iql, vdn, qmix, maddpg), at its own defaults."""
     scenario: str = "basic"
     """jaxbeer scenario trained on."""
     num_envs: int = 0

@@ -1,7 +1,7 @@
 """Training throughput of every learner in env steps/s and FLOP/s, against this CPU's matmul peak in the same run.
 
     python -m benchmarks.train_throughput                      # IPPO, basic, its defaults
-    python -m benchmarks.train_throughput --algorithm all      # ippo, mappo, iql, vdn, qmix, each at its defaults
+    python -m benchmarks.train_throughput --algorithm all      # every registered learner at its defaults
     python -m benchmarks.train_throughput --algorithm mappo --hidden-sizes 32 32 --updates 5
 
 For each learner, after compiling ahead of time (and, where it has a replay
@@ -57,7 +57,7 @@ class Args:
     """Flags of ``python -m benchmarks.train_throughput``."""
 
     algorithm: str = "ippo"
-    """A registered learner (ippo, mappo, iql, vdn, qmix), or all of them in turn."""
+    """A registered learner (ippo, mappo, iql, vdn, qmix, maddpg), or all of them in turn."""
     scenario: str = "basic"
     """jaxbeer scenario trained on."""
     num_envs: int = 0

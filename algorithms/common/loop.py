@@ -343,6 +343,8 @@ def _run(
             .compile()
         )
     compile_seconds = time.perf_counter() - compile_start
+    # What XLA's partitioner inserted, among them the gradients' average over the devices of the games.
+    all_reduces = chunk.as_text().count(" all-reduce(") if num_devices > 1 else 0
 
     chunk_eval_key, final_eval_key = eval_keys(config.seed)
     base_stock_team = evaluation.comparison_teams(game.team)["all base_stock"]
@@ -351,7 +353,11 @@ def _run(
     )["team_cost_mean"]
 
     bar = _progress(config, num_chunks, start_chunk, algorithm) if writer else None
-    on_devices = f" on {num_devices} devices ({seed_devices} for the seeds)" if num_devices > 1 else ""
+    on_devices = (
+        f" on {num_devices} devices ({seed_devices} for the seeds; {all_reduces} all-reduces in the chunk)"
+        if num_devices > 1
+        else ""
+    )
     print(
         f"[{algorithm}] run dir {run_dir}; {num_chunks} chunks x {updates_per_chunk} updates x "
         f"{learner.env_steps_per_update} env steps, {config.num_seeds} seed(s){on_devices}; "
@@ -392,6 +398,8 @@ def _run(
             "steps_per_s": steps_per_chunk * config.num_seeds / seconds,
             "chunk_seconds": seconds,
             "compile_seconds": compile_seconds,
+            "num_devices": num_devices,
+            "all_reduces_in_chunk": all_reduces,
             "wall_seconds": wall_before + time.perf_counter() - invocation_start,
             **metrics_lib.reduce_chunk(chunk_metrics),
             "eval_team_cost": float(np.mean(eval_costs)),

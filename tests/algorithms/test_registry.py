@@ -8,14 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from algorithms import ippo, iql, mappo, qmix, registry, vdn
+from algorithms import ippo, iql, maddpg, mappo, qmix, registry, vdn
 from algorithms.common.checkpoint import CheckpointError
 from algorithms.common.config import ConfigError
 
 
 def test_every_learner_is_registered_once_under_its_cli_name():
-    assert list(registry.ALGORITHMS) == ["ippo", "mappo", "iql", "vdn", "qmix"]
-    for module in (ippo, mappo, iql, vdn, qmix):
+    assert list(registry.ALGORITHMS) == ["ippo", "mappo", "iql", "vdn", "qmix", "maddpg"]
+    for module in (ippo, mappo, iql, vdn, qmix, maddpg):
         entry = registry.get(module.NAME)
         assert entry.config is module.Config and entry.make_learner is module.make_learner
     with pytest.raises(ConfigError, match=r"unknown algorithm 'dqn'; known: \['ippo'"):

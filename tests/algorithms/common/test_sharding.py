@@ -47,7 +47,7 @@ def test_the_games_are_split_and_the_gradients_all_reduced(report):
     layout = report["four_vs_one"]
     assert layout["obs_spec"] == "P('members', 'data', None, None)"  # [seeds, games, echelons, features]
     assert layout["params_spec"] == "P('members', None, None)"  # replicated over the games' devices
-    assert layout["all_reduces"] > 0
+    assert layout["all_reduces"] > 0 and layout["logged_devices"] == 4
 
 
 def test_a_resumed_sharded_run_equals_the_uninterrupted_one(report):
