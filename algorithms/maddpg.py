@@ -205,7 +205,7 @@ def make_learner(config: Config) -> Learner:
                 vector_env.vector_step(env, team, reset_key, env_state, no_action, env_params),
             )
         )
-        buffer = replay.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), example), config.buffer_steps)
+        buffer = replay.init(example, config.buffer_steps)
         return TrainState(
             online=online,
             target=jax.tree.map(jnp.copy, online),

@@ -52,7 +52,8 @@ def _check_positive(name: str, value: Any) -> None:
 
 
 def init(example_step: Any, capacity: int) -> ReplayBuffer:
-    """An empty buffer for steps shaped like ``example_step`` (leaves ``[num_lanes, ...]``)."""
+    """An empty buffer for steps shaped like ``example_step`` (leaves ``[num_lanes, ...]``: arrays, or the
+    ``jax.ShapeDtypeStruct``s of ``jax.eval_shape``, so a learner need not build a step to size it)."""
     _check_positive("capacity", capacity)
     leaves = jax.tree.leaves(example_step)
     if not leaves:
@@ -63,8 +64,12 @@ def init(example_step: Any, capacity: int) -> ReplayBuffer:
             "every leaf of example_step needs the same leading num_lanes axis, "
             f"got leading sizes {sorted(map(str, lanes))}"
         )
-    data = jax.tree.map(lambda leaf: jnp.zeros((capacity,) + jnp.shape(leaf), jnp.asarray(leaf).dtype), example_step)
+    data = jax.tree.map(lambda leaf: jnp.zeros((capacity,) + jnp.shape(leaf), _dtype(leaf)), example_step)
     return ReplayBuffer(data=data, position=jnp.int32(0), size=jnp.int32(0))
+
+
+def _dtype(leaf: Any) -> np.dtype:
+    return leaf.dtype if isinstance(leaf, jax.ShapeDtypeStruct) else jnp.asarray(leaf).dtype
 
 
 def add(buffer: ReplayBuffer, step: Any) -> ReplayBuffer:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+from benchmarks import leaderboard as leaderboard_module
 
 
-def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, assert_machine):
+def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, assert_machine, learner_env, capsys):
+    quick = ["--quick", "--algorithms", "ippo", "--settings", "all learning"]
+    where = ["--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
+
     def leaderboard(*extra: str):
-        quick = ["--quick", "--algorithms", "ippo", "--settings", "all learning"]
-        where = ["--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
         return run_module("benchmarks.leaderboard", *quick, *extra, *where)
+
+    def in_process(*extra: str) -> SimpleNamespace:
+        """The runs that train nothing, in this process: (returncode, stdout, stderr) as a subprocess gives."""
+        try:
+            code = leaderboard_module.main([*quick, *extra, *where]) or 0
+        except SystemExit as stop:
+            code = stop.code
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
     done = leaderboard()
     assert done.returncode == 0, done.stderr[-2000:]
@@ -43,17 +56,17 @@ def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, as
     assert (tmp_path / "leaderboard-quick-curves-basic.png").stat().st_size > 5_000
 
     # --resume keeps the finished cell instead of training it again ...
-    resumed = leaderboard("--resume")
+    resumed = in_process("--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "kept from" in resumed.stderr and "[ippo] run dir" not in resumed.stdout
     assert json.loads((tmp_path / "leaderboard-quick.json").read_text())["rows"] == [row]
     # ... and refuses a JSON written with other settings, naming them.
-    refused = leaderboard("--resume", "--seed", "1")
+    refused = in_process("--resume", "--seed", "1")
     assert refused.returncode == 2 and "different settings (seed)" in refused.stderr
     # --report-only redraws the table from the JSON without training.
     (tmp_path / "leaderboard-quick.md").unlink()
     (tmp_path / "leaderboard-quick-curves-basic.png").unlink()
-    redrawn = leaderboard("--report-only")
+    redrawn = in_process("--report-only")
     assert redrawn.returncode == 0, redrawn.stderr[-2000:]
     assert (tmp_path / "leaderboard-quick.md").read_text() == table
     assert (tmp_path / "leaderboard-quick-curves-basic.png").is_file()

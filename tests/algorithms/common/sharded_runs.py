@@ -108,7 +108,7 @@ def main(out: Path) -> None:
     }
 
     # A sweep of 4 configurations x 2 seeds on a 2 x 2 mesh, stopped after its first chunk and continued by the
-    # same command, against each of the 8 trained on its own: a plain config with the setting as a constant.
+    # same command, against each of the 8 trained on its own.
     (out / "sweep.toml").write_text(SWEEP)
     sweep_dir = out / "sweep"
     sweep_flags = [*TINY, "--num-devices", "4", "--seed-devices", "2", "--sweep", str(out / "sweep.toml"),
@@ -119,12 +119,22 @@ def main(out: Path) -> None:
     swept = json.loads((sweep_dir / "sweep.json").read_text())
     base = parse_config(ippo.Config, TINY)
     _, final_key = loop.eval_keys(base.seed)
+    keys = loop.seed_keys(base.seed, swept["seeds"])
     alone = []
+    # The first group's configurations differ only in settings carried as data: one program trains each of
+    # them alone. The last configuration, a program of its own, trains from a plain config with its
+    # settings as constants, which checks that carrying them as data changes nothing.
+    shared = ippo.make_learner(base)
+    shared_train = jax.jit(jax.vmap(loop.make_train(shared), in_axes=(0, None)))
     for row in swept["rows"]:
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in row["settings"].items()}
-        learner = ippo.make_learner(dataclasses.replace(base, **settings))
-        # Both seeds of the configuration in one call; each seed's training is its own (vmap never mixes them).
-        states, _ = jax.jit(jax.vmap(loop.make_train(learner)))(loop.seed_keys(base.seed, swept["seeds"]))
+        if "hidden_sizes" in settings:
+            learner = ippo.make_learner(dataclasses.replace(base, **settings))
+            states, _ = jax.jit(jax.vmap(loop.make_train(learner)))(keys)
+        else:
+            learner = shared
+            states, _ = shared_train(keys, {**shared.hyperparameters, **settings})
+        # Both seeds in one call: vmap never mixes them, each seed's training is its own.
         summaries = evaluation.evaluate_learned(
             learner.game, learner.act, jax.vmap(learner.policy_params)(states), final_key, base.eval_episodes, 2
         )

@@ -127,3 +127,13 @@ def test_bad_arguments_are_named():
         replay.sample(buffer, jax.random.key(0), 0)
     with pytest.raises(ValueError, match="sequence_length"):
         replay.sample(buffer, jax.random.key(0), 8, sequence_length=5)
+
+
+def test_a_buffer_sized_from_eval_shape_equals_one_sized_from_arrays():
+    step = {"obs": jnp.ones((3, 2), jnp.float32), "action": jnp.ones((3,), jnp.int32)}
+    from_arrays = replay.init(step, capacity=5)
+    from_shapes = replay.init(jax.eval_shape(lambda: step), capacity=5)
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), from_arrays) == jax.tree.map(
+        lambda a: (a.shape, a.dtype), from_shapes
+    )
+    assert all(not np.any(np.asarray(leaf)) for leaf in jax.tree.leaves(from_shapes.data))
