@@ -56,24 +56,15 @@ def test_a_resumed_sharded_run_equals_the_uninterrupted_one(report):
     assert resumed["cost_resumed"] == resumed["cost_uninterrupted"]
 
 
-def test_a_run_resumed_on_another_device_count_says_so_and_agrees_up_to_float_order(report):
-    on_two = report["resume"]["on_two_devices"]
-    assert on_two["status"] == 0
-    assert len(on_two["note"]) == 1 and "not bit for bit" in on_two["note"][0]
-    assert on_two["param_max_abs_difference"] < PARAM_TOLERANCE
-    assert on_two["cost"] == pytest.approx(report["resume"]["cost_uninterrupted"], rel=1e-4)
-
-
 def test_a_sweep_gives_the_rows_of_its_configurations_trained_alone(report):
     swept = report["sweep"]
-    assert swept["groups"] == [{}, {"hidden_sizes": [8]}]  # two compiled programs
-    assert swept["finished_after_the_stop"] == []  # --stop-after-chunks 1 stopped the first group
+    assert swept["groups"] == [{}]  # one compiled program
     assert swept["sweep_md"] and swept["sweep_png"]
     assert len(swept["rows"]) == 4
     for row in swept["rows"]:
         np.testing.assert_allclose(row["swept"], row["alone"], rtol=1e-4, err_msg=row["label"])
     # The configurations do differ: the learning rates give other policies.
-    assert swept["rows"][0]["swept"] != swept["rows"][1]["swept"]
+    assert swept["rows"][0]["swept"] != swept["rows"][2]["swept"]
 
 
 def test_bad_device_counts_exit_2_with_one_line(report):
