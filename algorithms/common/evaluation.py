@@ -46,6 +46,11 @@ def comparison_teams(team: Team) -> dict[str, Team]:
     return rows
 
 
+def seed_labels(num_seeds: int | None) -> tuple[str, ...]:
+    """How rows name a run's seeds: nothing for a lone seed, ``seed i`` for several."""
+    return ("",) if num_seeds is None or num_seeds == 1 else tuple(f"seed {i}" for i in range(num_seeds))
+
+
 def cost_table(
     game: Game,
     act: Act,
@@ -58,12 +63,10 @@ def cost_table(
     """Rows ``{label, kinds, team_cost_mean, team_cost_se, agent_cost_mean}``, learned team first; ``labels``
     name what each seed's row is (a sweep's configuration), by default its seed."""
     env, params, team = game.env, game.params, game.team
+    labels = seed_labels(num_seeds) if labels is None else labels
     rows = []
     for seed, summary in enumerate(evaluate_learned(game, act, policy_params, key, num_episodes, num_seeds)):
-        if labels is not None:
-            label = "learned (greedy)" + (f", {labels[seed]}" if labels[seed] else "")
-        else:
-            label = "learned (greedy)" if num_seeds is None or num_seeds == 1 else f"learned (greedy), seed {seed}"
+        label = "learned (greedy)" + (f", {labels[seed]}" if labels[seed] else "")
         rows.append(row(label, team.kinds, summary))
     for label, heuristic_team in comparison_teams(team).items():
         summary = jaxbeer.evaluate(env, params, heuristic_team.heuristics(), key, num_episodes)

@@ -99,7 +99,7 @@ def seed_members(learner: Learner, num_seeds: int) -> Members:
     return Members(
         seed_index=tuple(range(num_seeds)),
         hyperparameters={name: (float(value),) * num_seeds for name, value in learner.hyperparameters.items()},
-        labels=("",) if num_seeds == 1 else tuple(f"seed {i}" for i in range(num_seeds)),
+        labels=evaluation.seed_labels(num_seeds),
     )
 
 
@@ -496,15 +496,13 @@ def best_policy_rows(
     if host["best_chunk"] == saved["chunks"]:
         return []
     game = learner.game
+    labels = evaluation.seed_labels(config.num_seeds) if labels is None else labels
     rows = []
     for seed, summary in enumerate(
         evaluation.evaluate_learned(game, learner.act, policy_params, key, num_episodes, num_seeds=config.num_seeds)
     ):
         label = f"learned (greedy), best chunk {host['best_chunk']}"
-        if labels is not None:
-            label += f", {labels[seed]}" if labels[seed] else ""
-        else:
-            label += f", seed {seed}" if config.num_seeds > 1 else ""
+        label += f", {labels[seed]}" if labels[seed] else ""
         rows.append(evaluation.row(label, game.team.kinds, summary))
     return rows
 
