@@ -146,8 +146,14 @@ def team_costs(env: BeerGame, params: EnvParams, policies: Policy, key: jax.Arra
 
 @functools.partial(jax.jit, static_argnames=("env", "num_episodes"))
 def _team_costs_jit(env, params, policies, key, num_episodes):
+    # Only info["cost"] (float32[A]) is read, so any env of this API fits (jaxbeer.supply too).
+    def episode_cost(policy, episode_key):
+        zeros = jnp.zeros((env.num_agents,), jnp.float32)
+        return _episode(env, params, policy, episode_key, lambda total, _, info: (total + info["cost"], None), zeros)[0]
+
     def mean_team_cost(policy):
-        return _sums_over_episodes(env, params, policy, key, num_episodes)["cost"].sum(axis=-1).mean()
+        costs = jax.vmap(lambda k: episode_cost(policy, k))(jax.random.split(key, num_episodes))
+        return costs.sum(axis=-1).mean()
 
     return jax.vmap(mean_team_cost)(policies)
 
@@ -210,40 +216,94 @@ def optimize_base_stock(
     their mean team cost on those episodes.
     """
     check_int("num_episodes", num_episodes, 1)
-    num_agents = env.num_agents
     if max_level is None:
         mean = float(params.demand_mean)
         longest = int(np.max(params.shipment_lead_max)) + int(np.max(params.order_lead_max, initial=0)) + 1
         max_level = int(math.ceil(2 * (mean + 3 * math.sqrt(mean + 1)) * longest))
-    check_int("max_level", max_level, 0)
+
+    def score(candidates: np.ndarray) -> np.ndarray:
+        return np.asarray(_team_costs_jit(env, params, base_stock(candidates), key, num_episodes))
+
+    return search_levels(
+        score,
+        env.num_agents,
+        max_level,
+        grid_points=grid_points,
+        batch_size=batch_size,
+        max_grid=None,
+        max_neighbours=None,
+    )
+
+
+def search_levels(
+    score: Any,
+    size: int,
+    max_level: Any,
+    *,
+    min_level: Any = 0,
+    grid_points: int = 8,
+    batch_size: int = 512,
+    start: Any = None,
+    max_grid: int | None = 4096,
+    max_neighbours: int | None = 6561,
+) -> tuple[np.ndarray, float]:
+    """The integer vector (``size`` entries, each in ``min_level..max_level``, scalars or one bound per
+    entry) with the lowest ``score``, and its score.
+
+    ``score(int32[batch_size, size]) -> float[batch_size]`` rates a padded
+    batch of candidates (every call has the same shape, so a jitted scorer
+    compiles once). Search: from ``start``, or else the best point of a coarse
+    grid (``grid_points ** size`` candidates, refused above ``max_grid``;
+    ``None``: no cap); then coordinate descent (each entry's whole range in one
+    batch), then the ±1 neighbourhood of every entry at once (``3 ** size``
+    candidates, skipped above ``max_neighbours``; ``None``: never skipped),
+    repeated until nothing improves. Ties go to the lexicographically smaller vector.
+    """
+    low = np.broadcast_to(np.asarray(min_level), (size,)).astype(np.int64)
+    high = np.broadcast_to(np.asarray(max_level), (size,)).astype(np.int64)
+    for name, bounds in (("min_level", low), ("max_level", high)):
+        for value in bounds.tolist():
+            check_int(name, value)
+    if np.any(low > high):
+        raise ValueError(f"min_level must be <= max_level, got {low.tolist()} and {high.tolist()}")
     check_int("grid_points", grid_points, 2)
     check_int("batch_size", batch_size, 1)
-
     cache: dict[tuple[int, ...], float] = {}
 
-    def score(candidates: list[tuple[int, ...]]) -> None:
+    def score_all(candidates: list[tuple[int, ...]]) -> None:
         fresh = [c for c in dict.fromkeys(candidates) if c not in cache]
-        for start in range(0, len(fresh), batch_size):
-            chunk = fresh[start : start + batch_size]
-            padded = np.zeros((batch_size, num_agents), np.int32)
+        for begin in range(0, len(fresh), batch_size):
+            chunk = fresh[begin : begin + batch_size]
+            padded = np.zeros((batch_size, size), np.int32)
             padded[: len(chunk)] = chunk
-            costs = np.asarray(_team_costs_jit(env, params, base_stock(padded), key, num_episodes))
-            cache.update(zip(chunk, costs[: len(chunk)].tolist()))
+            cache.update(zip(chunk, np.asarray(score(padded))[: len(chunk)].tolist()))
 
     def best_of(candidates):
-        score(candidates)
+        score_all(candidates)
         return min(candidates, key=lambda c: (cache[c], c))
 
-    grid = np.unique(np.round(np.linspace(0, max_level, grid_points)).astype(int)).tolist()
-    best = best_of(list(itertools.product(grid, repeat=num_agents)))
+    if start is None:
+        grids = [np.unique(np.round(np.linspace(a, b, grid_points)).astype(int)).tolist() for a, b in zip(low, high)]
+        count = math.prod(len(grid) for grid in grids)
+        if max_grid is not None and count > max_grid:
+            raise ValueError(f"a grid of {count} candidates is above max_grid={max_grid}; give a start point")
+        best = best_of(list(itertools.product(*grids)))
+    else:
+        start = np.asarray(start).reshape(-1)
+        if start.shape != (size,):
+            raise ValueError(f"start must have {size} entries, got {start.shape}")
+        best = best_of([tuple(int(v) for v in np.clip(start, low, high))])
     for _ in range(100):
         previous = best
-        for echelon in range(num_agents):
-            line = [best[:echelon] + (level,) + best[echelon + 1 :] for level in range(max_level + 1)]
+        for entry in range(size):
+            line = [best[:entry] + (level,) + best[entry + 1 :] for level in range(low[entry], high[entry] + 1)]
             best = best_of(line)
-        steps = itertools.product((-1, 0, 1), repeat=num_agents)
-        neighbours = [tuple(int(np.clip(b + s, 0, max_level)) for b, s in zip(best, step)) for step in steps]
-        best = best_of(neighbours)
+        if max_neighbours is None or 3**size <= max_neighbours:
+            steps = itertools.product((-1, 0, 1), repeat=size)
+            neighbours = [
+                tuple(int(np.clip(b + s, a, c)) for b, s, a, c in zip(best, step, low, high)) for step in steps
+            ]
+            best = best_of(neighbours)
         if best == previous:
             break
     return np.asarray(best, np.int32), float(cache[best])
