@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy import signal
 
 from jaxbeer.env import BeerGame
 from jaxbeer.params import EnvParams
@@ -98,6 +97,8 @@ def _checked(env: BeerGame, params: EnvParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy import signal  # imported here: it takes about 1.5 s, and every process imports jaxbeer
+
     out = signal.convolve(a, b)  # picks FFT for long inputs; clip its rounding noise
     return np.maximum(out, 0.0)
 
@@ -166,6 +167,8 @@ def clark_scarf(
     ``g_k(y) = E[he_k (y - D_k) + g_{k-1}(min(Y*_{k-1}, y - D_k))]`` and ``Y*_k = argmin g_k``.
     """
     holding = np.asarray(holding, np.float64)
+    from scipy import signal  # imported here: it takes about 1.5 s, and every process imports jaxbeer
+
     echelon = holding - np.concatenate([holding[1:], [0.0]])
     lead_pmfs = lead_time_pmfs(pmf, windows)
     total = sum(p.size - 1 for p in lead_pmfs)

@@ -55,7 +55,6 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 
 from jaxbeer.env import BeerGame
 from jaxbeer.params import EnvParams
@@ -235,6 +234,8 @@ def mean_interval(values: np.ndarray, confidence: float = 0.95) -> Interval:
 
     With zero spread the interval is exactly the mean; with one value it is ``nan`` wide.
     """
+    import scipy.stats  # imported here: it takes about 0.6 s, and every process imports jaxbeer
+
     values = np.asarray(values, np.float64)
     count = values.shape[0]
     mean = values.mean(axis=0)
@@ -263,6 +264,8 @@ def _ratio_interval(
     is a ratio's value with nothing pooled. One resample draws the same episodes (the last axis) for every
     array, so numerators stay with their denominators and the two policies of a difference stay paired.
     """
+    import scipy.stats  # imported here: it takes about 0.6 s, and every process imports jaxbeer
+
     empty = np.asarray(empty, np.float64)
 
     def statistic(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
