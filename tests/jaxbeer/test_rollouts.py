@@ -28,8 +28,9 @@ def test_literature_levels_beat_their_neighbours_on_basic():
 
 def test_optimizer_matches_or_beats_the_literature_on_basic():
     env, params = jaxbeer.make("basic")
-    # A 4-point grid (256 candidates, not 4096) keeps every phase of the search at a quarter of its cost.
-    levels, cost = jaxbeer.optimize_base_stock(env, params, jax.random.key(0), num_episodes=100, grid_points=4)
+    # A 4-point grid (256 candidates, not 4096) on 40 episodes runs every phase of the search at a fraction
+    # of the default's cost; it finds 7,4,4,1, what the defaults find (651.1 against the literature's 675.7).
+    levels, cost = jaxbeer.optimize_base_stock(env, params, jax.random.key(0), num_episodes=40, grid_points=4)
     assert levels.shape == (4,) and levels.dtype == np.int32
     literature = jaxbeer.literature_levels("basic")
     fresh = jax.random.key(123)
@@ -37,7 +38,7 @@ def test_optimizer_matches_or_beats_the_literature_on_basic():
     reference = jaxbeer.evaluate(env, params, policies.base_stock(literature), fresh, 1000)
     assert found["team_cost_mean"] <= reference["team_cost_mean"]
     # Its reported cost is the mean team cost on its own episodes, so it is reproducible.
-    own = jaxbeer.team_costs(env, params, policies.base_stock(levels[None]), jax.random.key(0), 100)
+    own = jaxbeer.team_costs(env, params, policies.base_stock(levels[None]), jax.random.key(0), 40)
     np.testing.assert_allclose(float(own[0]), cost, rtol=1e-5)
 
 
