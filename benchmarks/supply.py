@@ -44,7 +44,7 @@ import jaxbeer
 from algorithms.common.config import ConfigError, check_int_flag, parse_checked_flags
 from benchmarks import harness
 from jaxbeer import supply_policies
-from jaxbeer.rollouts import _episode
+from jaxbeer.rollouts import episode_costs
 
 PARTS = ("speed", "references")
 
@@ -168,12 +168,7 @@ def speed(args: Args) -> list[dict]:
 @functools.partial(jax.jit, static_argnames=("env", "num_episodes"))
 def _episode_team_costs(env, params, policy, key, num_episodes):
     """float32[num_episodes]: each episode's team cost."""
-
-    def one(episode_key):
-        zeros = jnp.zeros((env.num_agents,), jnp.float32)
-        return _episode(env, params, policy, episode_key, lambda total, _, info: (total + info["cost"], None), zeros)[0]
-
-    return jax.vmap(one)(jax.random.split(key, num_episodes)).sum(axis=-1)
+    return episode_costs(env, params, policy, key, num_episodes).sum(axis=-1)
 
 
 def _row(case: str, policy_name: str, env, params, policy, found: dict, search_cost: float, key, args) -> dict:

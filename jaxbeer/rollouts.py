@@ -144,16 +144,22 @@ def team_costs(env: BeerGame, params: EnvParams, policies: Policy, key: jax.Arra
     return _team_costs_jit(env, params, policies, key, num_episodes)
 
 
-@functools.partial(jax.jit, static_argnames=("env", "num_episodes"))
-def _team_costs_jit(env, params, policies, key, num_episodes):
-    # Only info["cost"] (float32[A]) is read, so any env of this API fits (jaxbeer.supply too).
-    def episode_cost(policy, episode_key):
+def episode_costs(env: Any, params: Any, policy: Policy, key: jax.Array, num_episodes: int) -> jax.Array:
+    """float32[num_episodes, A]: each episode's cost per echelon (traceable; ``num_episodes`` static).
+
+    Only ``info["cost"]`` is read, so any env of this API fits (``jaxbeer.supply`` too)."""
+
+    def one(episode_key):
         zeros = jnp.zeros((env.num_agents,), jnp.float32)
         return _episode(env, params, policy, episode_key, lambda total, _, info: (total + info["cost"], None), zeros)[0]
 
+    return jax.vmap(one)(jax.random.split(key, num_episodes))
+
+
+@functools.partial(jax.jit, static_argnames=("env", "num_episodes"))
+def _team_costs_jit(env, params, policies, key, num_episodes):
     def mean_team_cost(policy):
-        costs = jax.vmap(lambda k: episode_cost(policy, k))(jax.random.split(key, num_episodes))
-        return costs.sum(axis=-1).mean()
+        return episode_costs(env, params, policy, key, num_episodes).sum(axis=-1).mean()
 
     return jax.vmap(mean_team_cost)(policies)
 

@@ -84,6 +84,7 @@ from flax import struct
 from jaxbeer.demand import demand_at, random_words
 from jaxbeer.env import FINAL_OBS, FINAL_STATE, HISTORY_FEATURES, _advance, _computed_once, _one_hot_slots
 from jaxbeer.params import EnvConfig, as_float32, as_int32
+from jaxbeer.scenarios import _DEMAND_DEFAULTS, make
 from jaxbeer.spaces import Box, Discrete
 from jaxbeer.validation import check_int
 
@@ -584,8 +585,6 @@ def make_supply(
         per_product = [{**product, "demand_trace": column} for product, column in zip(per_product, columns)]
     product_keys = {"demand", "demand_trace", "holding_cost", "backlog_cost", "obs_scale"}
     product_keys |= {"initial_inventory", "initial_order", "initial_shipment"}
-    from jaxbeer.scenarios import _DEMAND_DEFAULTS, make  # scenarios imports env; import here to keep one way
-
     product_keys |= set(_DEMAND_DEFAULTS)
     for index, product in enumerate(per_product):
         unknown = sorted(set(product) - product_keys)
