@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import shutil
 import subprocess
@@ -19,13 +20,14 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+COMPILATION_CACHE_BYTES = 8 * 2**30  # never reached by the suite: the limit is there for the lock
 
 
 def _shared_dir(tmp_path_factory, name: str) -> Path:
     """A directory every pytest-xdist worker of this run shares (its own under plain pytest).
 
-    The base-stock cache is written atomically, so workers can share it; the JAX
-    compilation cache stays per worker."""
+    The base-stock cache is written atomically; the JAX compilation cache reads and
+    writes its entries under a file lock once it has a size limit (``learner_env``)."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return tmp_path_factory.mktemp(name)
     shared = tmp_path_factory.getbasetemp().parent / name
@@ -37,18 +39,22 @@ def _shared_dir(tmp_path_factory, name: str) -> Path:
 def learner_env(tmp_path_factory) -> dict[str, str]:
     """Settings for learner runs, in-process and in subprocesses (pass the returned dict as ``env``):
     a session-wide cache of optimised base-stock levels (the optimiser runs once per scenario) and a
-    persistent JAX compilation cache (identical programs of later runs load instead of compiling)."""
+    persistent JAX compilation cache that every worker and subprocess shares (a program one of them
+    compiled, the others load). The size limit turns on JAX's file lock around each entry's read and
+    write (``jax._src.lru_cache``), so no process reads an entry another is still writing."""
     settings = {
         "PLOOTO_CACHE_DIR": str(_shared_dir(tmp_path_factory, "plooto-cache")),
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
+        "JAX_COMPILATION_CACHE_DIR": str(_shared_dir(tmp_path_factory, "jax-cache")),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        "JAX_COMPILATION_CACHE_MAX_SIZE": str(COMPILATION_CACHE_BYTES),
     }
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     jax.config.update("jax_compilation_cache_dir", settings["JAX_COMPILATION_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
     yield dict(os.environ)
     for name, value in previous.items():
         if value is None:
@@ -75,6 +81,23 @@ def run_module(learner_env) -> Callable[..., subprocess.CompletedProcess]:
         if check and done.returncode != 0:
             raise AssertionError(f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}")
         return done
+
+    return run
+
+
+@pytest.fixture
+def cli_exit(capsys) -> Callable[..., tuple[int, str]]:
+    """``cli_exit("benchmarks.throughput", *flags) -> (exit status, stderr)``: the module's ``main(argv)`` in
+    this process. For refusals that end before anything compiles (bad flags): the same parse and checks as
+    ``python -m``, without a new interpreter's imports; ``run_module`` keeps one real subprocess per CLI."""
+
+    def run(module: str, *flags: str) -> tuple[int, str]:
+        capsys.readouterr()
+        try:
+            status = importlib.import_module(module).main(list(flags))
+        except SystemExit as stop:
+            status = stop.code
+        return status, capsys.readouterr().err
 
     return run
 

@@ -103,8 +103,11 @@ def test_bad_flag_in_a_subprocess_is_one_line_and_status_2(run_module):
     assert result.stderr.strip().splitlines() == [
         "error: --agents: unknown agent kind 'robot'; allowed kinds: ['ppo', 'base_stock', 'sterman', 'pass_through']"
     ]
-    result = run_module("algorithms.evaluate", "--run", "/no/such/run")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_evaluate_refuses_a_missing_run_in_one_line(cli_exit):
+    status, stderr = cli_exit("algorithms.evaluate", "--run", "/no/such/run")
+    assert status == 2 and stderr.count("\n") == 1
 
 
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, learner_env, capsys):

@@ -5,6 +5,7 @@ Tiny shapes throughout: four games, a few hundred updates, 16-unit networks.
 
 from __future__ import annotations
 
+import importlib
 import json
 import types
 
@@ -221,10 +222,23 @@ def _check_run(run_dir, result, plots):
         ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1"]),
     ],
 )
-def test_cli_smoke(module, flags, tmp_path, run_module):
+def test_cli_smoke(module, flags, tmp_path, learner_env, capsys):
+    """IQL and VDN through their ``main`` in this process; QMIX's smoke (the fixture) is the subprocess."""
     run_dir = tmp_path / module
-    result = run_module(f"algorithms.{module}", *SMOKE, *flags, "--run-dir", str(run_dir))
+    result = _main_in_process(module, [*SMOKE, *flags, "--run-dir", str(run_dir)], capsys)
     _check_run(run_dir, result, plots="--no-plots" not in flags)
+
+
+def _main_in_process(module: str, argv: list[str], capsys) -> types.SimpleNamespace:
+    """``python -m algorithms.<module> argv`` as ``main(argv)``: exit status and output, as ``run_module`` gives."""
+    capsys.readouterr()
+    try:
+        importlib.import_module(f"algorithms.{module}").main(argv)
+        status = 0
+    except SystemExit as stop:
+        status = stop.code
+    out = capsys.readouterr()
+    return types.SimpleNamespace(returncode=status, stdout=out.out, stderr=out.err)
 
 
 def test_cli_smoke_qmix(qmix_run):
@@ -241,14 +255,15 @@ def test_evaluate_cli_reloads_a_value_based_run(qmix_run):
     assert all(np.isfinite(row["team_cost_mean"]) for row in rows)
 
 
-def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, run_module):
-    """Stop after chunk 1, resume, and land bit for bit on the uninterrupted run's state and log."""
+def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, learner_env, capsys):
+    """Stop after chunk 1, resume, and land bit for bit on the uninterrupted run's state and log (the
+    uninterrupted run is the fixture's subprocess; the two parts run in this process)."""
     whole, flags, _ = qmix_run
     parts = tmp_path / "parts"
-    first = run_module("algorithms.qmix", *flags + ["--run-dir", str(parts), "--stop-after-chunks", "1"])
+    first = _main_in_process("qmix", flags + ["--run-dir", str(parts), "--stop-after-chunks", "1"], capsys)
     assert first.returncode == 0, first.stderr[-2000:]
     assert len((parts / "log.jsonl").read_text().splitlines()) == 1
-    second = run_module("algorithms.qmix", *["--resume", str(parts), "--no-progress"])
+    second = _main_in_process("qmix", ["--resume", str(parts), "--no-progress"], capsys)
     assert second.returncode == 0, second.stderr[-2000:]
     _, _, _, state_whole = registry.load_run(whole)
     _, _, _, state_parts = registry.load_run(parts)
@@ -291,10 +306,10 @@ def test_bad_flags_exit_2_with_one_line(module, flags, message, capsys):
         (["--batch-size", "many"], "error: Error parsing --batch-size: invalid literal for int() with base 10: 'many'"),
     ],
 )
-def test_bad_flag_from_the_command_line_exits_2(flags, line, run_module):
-    result = run_module("algorithms.qmix", *flags)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [line]
+def test_bad_flag_from_the_command_line_exits_2(flags, line, cli_exit):
+    status, stderr = cli_exit("algorithms.qmix", *flags)
+    assert status == 2
+    assert stderr.strip().splitlines() == [line]
 
 
 def test_value_based_core_is_shared():

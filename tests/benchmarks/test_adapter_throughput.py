@@ -32,6 +32,6 @@ def test_adapter_throughput_times_every_installed_adapter(tmp_path, run_module, 
     assert "median steps/s" in done.stdout
 
 
-def test_a_bad_flag_is_one_line_and_status_2(run_module):
-    done = run_module("benchmarks.adapter_throughput", "--num-games", "0")
-    assert done.returncode == 2 and done.stderr.strip() == "error: --num-games must be an integer >= 1, got 0"
+def test_a_bad_flag_is_one_line_and_status_2(cli_exit):
+    status, stderr = cli_exit("benchmarks.adapter_throughput", "--num-games", "0")
+    assert status == 2 and stderr.strip() == "error: --num-games must be an integer >= 1, got 0"

@@ -72,9 +72,9 @@ def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, as
     assert (tmp_path / "leaderboard-quick-curves-basic.png").is_file()
 
 
-def test_bad_leaderboard_flags_exit_2(run_module):
-    done = run_module("benchmarks.leaderboard", "--algorithms", "dqn")
-    assert done.returncode == 2
-    assert "--algorithms must be one or more of" in done.stderr
-    done = run_module("benchmarks.leaderboard", "--budget-minutes", "0")
-    assert done.returncode == 2 and "--budget-minutes must be > 0" in done.stderr
+def test_bad_leaderboard_flags_exit_2(cli_exit):
+    status, stderr = cli_exit("benchmarks.leaderboard", "--algorithms", "dqn")
+    assert status == 2
+    assert "--algorithms must be one or more of" in stderr
+    status, stderr = cli_exit("benchmarks.leaderboard", "--budget-minutes", "0")
+    assert status == 2 and "--budget-minutes must be > 0" in stderr

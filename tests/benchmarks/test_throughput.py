@@ -67,14 +67,14 @@ def test_throughput_suite_writes_json_and_plot(tmp_path, run_module, assert_rate
     assert plot.exists() and plot.stat().st_size > 1000
 
 
-def test_bad_flags_exit_2_with_one_line(run_module):
+def test_bad_flags_exit_2_with_one_line(cli_exit):
     for module, flags in (
         ("benchmarks.env_throughput", ["--num-games", "0"]),
         ("benchmarks.env_throughput", ["--no-such-flag"]),
         ("benchmarks.throughput", ["--learners", "sarsa"]),
         ("benchmarks.throughput", ["--scenario", "nowhere"]),
     ):
-        done = run_module(module, *flags)
-        assert done.returncode == 2, (module, flags, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+        status, stderr = cli_exit(module, *flags)
+        assert status == 2, (module, flags, stderr)
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), stderr

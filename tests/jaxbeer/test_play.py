@@ -35,8 +35,8 @@ def test_play_cli_prints_a_table_and_draws(tmp_path, run_module):
         (["--policy", "genius"], "--policy must be one of"),
     ],
 )
-def test_play_cli_rejects_bad_flags(argv, message, run_module):
-    done = run_module("jaxbeer.play", *argv, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+def test_play_cli_rejects_bad_flags(argv, message, cli_exit):
+    status, stderr = cli_exit("jaxbeer.play", *argv)
+    assert status == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], stderr
