@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -21,11 +22,12 @@ from fastapi.templating import Jinja2Templates
 import jaxbeer
 from jaxbeer.play import echelon_name
 from jaxbeer.serve.engine import OrderError, SetupError
-from jaxbeer.serve.service import Forbidden, Service
+from jaxbeer.serve.service import LOG, Forbidden, Service
 
 HERE = Path(__file__).resolve().parent
 SEAT_COOKIE = "jaxbeer_seat"
 TICK_SECONDS = 1.0
+ROW_ID_MAX = 2**63 - 1  # SQLite's integers; a larger id in a URL is a 422, not an overflow
 SETUP_FIELDS = ("scenario", "weeks", "co-players", "seat", "name", "class name", "team name", "teams", "time limit")
 
 
@@ -43,8 +45,12 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
         async def tick():
             while True:  # the time limits: late seats are ordered for by the agents
                 await asyncio.sleep(tick_seconds)
-                await asyncio.to_thread(service.advance_overdue)
+                try:
+                    await asyncio.to_thread(service.advance_overdue)
+                except Exception:  # the next tick tries again; the ticker itself never stops
+                    LOG.exception("the time-limit tick failed")
 
+        await asyncio.to_thread(service.advance_pending)  # weeks left due when the server stopped
         task = asyncio.create_task(tick())
         yield
         task.cancel()
@@ -191,18 +197,23 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
         return RedirectResponse(f"/teacher/{token}", status_code=303)
 
     @app.get("/teacher/{token}/games/{game_id}.csv")
-    def teacher_csv(token: str, game_id: int):
+    def teacher_csv(token: str, game_id: Annotated[int, PathParam(ge=1, le=ROW_ID_MAX)]):
         service.check_access(token, game_id)
         return csv_response(game_id)
 
     # ------------------------------------------------------------ JSON API
     @app.get("/api/games/{game_id}")
-    def api_game(game_id: int, x_token: str = Header("")):
+    def api_game(game_id: Annotated[int, PathParam(ge=1, le=ROW_ID_MAX)], x_token: str = Header("")):
         service.check_access(x_token, game_id)
         return service.game_view(game_id)
 
     @app.post("/api/games/{game_id}/seats/{seat}/orders")
-    async def api_order(game_id: int, seat: int, request: Request, x_token: str = Header("")):
+    async def api_order(
+        game_id: Annotated[int, PathParam(ge=1, le=ROW_ID_MAX)],
+        seat: Annotated[int, PathParam(ge=0, le=ROW_ID_MAX)],
+        request: Request,
+        x_token: str = Header(""),
+    ):
         service.check_access(x_token, game_id, seat)
         try:
             body = await request.json()

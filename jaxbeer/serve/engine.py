@@ -48,7 +48,7 @@ class OrderError(ValueError):
     """A bad order; the message is shown beside the order field."""
 
 
-WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(\.0*)?")
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,15}(\.0*)?")  # 15 digits: far above any order, far below int's limit
 DECIMAL = re.compile(r"[+-]?[0-9]*\.[0-9]+")
 
 
@@ -61,7 +61,7 @@ def whole_number(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and len(value) <= 64 and WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip().split(".")[0])
     return None
 
@@ -71,6 +71,8 @@ def parse_order(text: Any, max_order: int) -> int:
     allowed = f"a whole number of cases from 0 to {max_order}"
     if text is None or (isinstance(text, str) and not text.strip()):
         raise OrderError(f"Enter an order: {allowed}.")
+    if isinstance(text, str) and re.fullmatch(r"\+?[0-9]{16,}", text.strip()):
+        raise OrderError(f"{text.strip()[:20]}… is above this scenario's largest order; enter {allowed}.")
     number = whole_number(text)
     if number is None:
         shown = str(text).strip()[:20]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from jaxbeer.serve import engine
 from jaxbeer.serve.engine import OrderError, SetupError
 from jaxbeer.serve.store import Store
 
+LOG = logging.getLogger("jaxbeer.serve")
 MAX_TEAMS = 8
 MAX_NAME = 40
 WEEK_SECONDS_RANGE = (10, 3600)
@@ -171,7 +173,9 @@ class Service:
         seat = self._check_seat(seat, len(team["seats"]))
         with self.store.transaction() as db:
             taken = db.execute(
-                "UPDATE seats SET player = ? WHERE game_id = ? AND seat = ? AND player IS NULL", (player, game_id, seat)
+                "UPDATE seats SET player = ? WHERE game_id = ? AND seat = ? AND player IS NULL"
+                " AND (SELECT status FROM classes WHERE id = ?) = 'open'",
+                (player, game_id, seat, room["id"]),
             ).rowcount
             token = db.execute("SELECT token FROM seats WHERE game_id = ? AND seat = ?", (game_id, seat)).fetchone()
         if not taken:
@@ -181,12 +185,16 @@ class Service:
     def start_class(self, teacher: str) -> None:
         """Start every team's first week; seats nobody took are played by the agents from now on."""
         room = self._class(teacher)
-        if room["status"] != "open":
-            return
         with self.store.transaction() as db:
-            db.execute("UPDATE classes SET status = 'running' WHERE id = ?", (room["id"],))
+            # Conditional updates: of two start requests at once (a double click), only one starts the class.
+            started = db.execute(
+                "UPDATE classes SET status = 'running' WHERE id = ? AND status = 'open'", (room["id"],)
+            )
+            if not started.rowcount:
+                return
             db.execute(
-                "UPDATE games SET status = 'playing', week_started = ? WHERE class_id = ?", (self.clock(), room["id"])
+                "UPDATE games SET status = 'playing', week_started = ? WHERE class_id = ? AND status = 'waiting'",
+                (self.clock(), room["id"]),
             )
         for game in self.store.class_games(room["id"]):
             self.advance(game["id"])  # a team without humans plays through at once
@@ -251,6 +259,14 @@ class Service:
             while self._advance_once(game_id):
                 pass
 
+    def advance_pending(self) -> int:
+        """Advance every game that is due: all its humans have ordered (a server stopped between storing the
+        last order and playing the week) or its time is up. Called when the server starts."""
+        playing = self.store.all("SELECT id FROM games WHERE status = 'playing'")
+        for row in playing:
+            self.advance(row["id"])
+        return len(playing)
+
     def advance_overdue(self) -> int:
         """Advance every class game whose week is past its time limit; the number of weeks played."""
         overdue = self.store.all(
@@ -262,7 +278,10 @@ class Service:
         played = 0
         for row in overdue:
             before = self.store.game(row["id"])["week"]
-            self.advance(row["id"])
+            try:
+                self.advance(row["id"])
+            except Exception:  # one broken game must not stop the time limits of the others
+                LOG.exception("game %s: the week past its time limit could not be played", row["id"])
             played += self.store.game(row["id"])["week"] - before
         return played
 
@@ -276,7 +295,7 @@ class Service:
 
     def _advance_once(self, game_id: int) -> bool:
         game = self.store.game(game_id)
-        if game["status"] != "playing":
+        if game["status"] != "playing" or game["week"] >= game["weeks"]:
             return False
         humans = [s["seat"] for s in self.store.seats(game_id) if s["player"] is not None]
         ordered = self.store.orders(game_id, game["week"])
@@ -336,7 +355,8 @@ class Service:
             "weeks": game["weeks"],
             "week": game["week"],
             "status": game["status"],
-            "seed": game["seed"],
+            # The seed fixes the future demand: shown once the game is over (the debrief's replay key).
+            "seed": game["seed"] if game["status"] == "finished" else None,
             "max_order": table.env.config.max_order,
             "co_player": table.co_player_label,
             "echelons": [echelon_name(k) for k in range(table.env.num_agents)],

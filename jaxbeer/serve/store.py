@@ -136,7 +136,11 @@ class _Transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         self.store.lock.acquire()
-        self.store.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.store.db.execute("BEGIN IMMEDIATE")
+        except BaseException:  # e.g. "database is locked" by another process: never keep the lock
+            self.store.lock.release()
+            raise
         return self.store.db
 
     def __exit__(self, kind, value, traceback) -> None:

@@ -816,3 +816,35 @@ def test_a_restart_on_the_same_file_keeps_every_game_and_play_goes_on(tmp_path, 
         assert second.submit(student, 1, 5).accepted and second.store.game(class_game)["week"] == 2
     finally:
         second.store.close()
+
+
+def test_a_second_start_does_not_play_an_agents_team_past_its_end(service):
+    teacher, code = service.new_class(**{**GOOD_CLASS, "teams": ["Red", "Blue"]})
+    room, teams = service.open_seats(code)
+    service.join(code, teams[0]["game_id"], 0, "Ann")
+    service.start_class(teacher)
+    service.start_class(teacher)  # a double click, or a second tab
+    agents_only = service.store.game(teams[1]["game_id"])
+    assert agents_only["status"] == "finished" and agents_only["week"] == WEEKS
+    assert len(service.store.records(teams[1]["game_id"])) == WEEKS
+    with pytest.raises(SetupError, match="has started"):
+        service.join(code, teams[0]["game_id"], 1, "Bob")
+
+
+def test_a_week_left_due_by_a_stopped_server_is_played_when_it_starts(service):
+    token = service.new_game(**GOOD_GAME)
+    game_id = game_of(service, token)
+    # The order was stored, then the server stopped before the week was played.
+    service.store.execute(
+        "INSERT INTO orders (game_id, week, seat, quantity, source) VALUES (?, 0, 0, 5, 'human')", game_id
+    )
+    assert service.store.game(game_id)["week"] == 0
+    assert service.advance_pending() == 1
+    assert service.store.game(game_id)["week"] == 1 and service.store.records(game_id)[0]["order"][0] == 5
+
+
+def test_a_huge_number_is_an_order_error_not_a_crash(service):
+    token = service.new_game(**GOOD_GAME)
+    with pytest.raises(OrderError, match="above this scenario's largest order"):
+        service.submit(token, 0, "9" * 5000)
+    assert not service.submit(token, "9" * 5000, 3).accepted

@@ -3,21 +3,40 @@ the baselines' info reshape, equivalence with the pure env, and bad input."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-pytest.importorskip("jaxmarl")
+import jaxbeer
+from jaxbeer import policies
+from jaxbeer.adapters.core import INFO_KEYS
+from jaxbeer.rollouts import play_period
 
-from jaxmarl.environments import spaces  # noqa: E402
-from jaxmarl.wrappers.baselines import LogWrapper  # noqa: E402
+# jaxmarl builds arrays when it is imported (about 8 s); every pytest worker collects this file, so it is
+# imported only by the tests that run here.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jaxmarl") is None, reason="jaxmarl is not installed")
 
-import jaxbeer  # noqa: E402
-from jaxbeer import policies  # noqa: E402
-from jaxbeer.adapters.core import INFO_KEYS  # noqa: E402
-from jaxbeer.adapters.jaxmarl_env import BeerGameMAEnv  # noqa: E402
-from jaxbeer.rollouts import play_period  # noqa: E402
+
+def BeerGameMAEnv(*args, **kwargs):
+    from jaxbeer.adapters.jaxmarl_env import BeerGameMAEnv as adapter
+
+    return adapter(*args, **kwargs)
+
+
+def jaxmarl_spaces():
+    from jaxmarl.environments import spaces
+
+    return spaces
+
+
+def LogWrapper(env):
+    from jaxmarl.wrappers.baselines import LogWrapper as wrapper
+
+    return wrapper(env)
+
 
 HORIZON = 10
 NUM_GAMES = 8
@@ -35,9 +54,9 @@ def test_agents_spaces_and_shapes(ma_env):
     assert env.agent_classes == {"echelon": AGENTS}
     assert env.name == "jaxbeer_basic"
     for agent in AGENTS:
-        assert isinstance(env.observation_space(agent), spaces.Box)
+        assert isinstance(env.observation_space(agent), jaxmarl_spaces().Box)
         assert env.observation_space(agent).shape == (env.env.obs_dim,)
-        assert isinstance(env.action_space(agent), spaces.Discrete)
+        assert isinstance(env.action_space(agent), jaxmarl_spaces().Discrete)
         assert env.action_space(agent).n == env.env.config.num_actions
     obs, state = env.reset(jax.random.key(0))
     assert set(obs) == set(AGENTS)
