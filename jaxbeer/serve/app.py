@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 import jaxbeer
 from jaxbeer.play import echelon_name
-from jaxbeer.serve.engine import OrderError, SetupError
+from jaxbeer.serve.engine import OrderError, SetupError, scenario_horizon
 from jaxbeer.serve.service import LOG, Forbidden, Service
 
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
     def home_context(request: Request) -> dict:
         names = jaxbeer.scenario_names()
         return {
-            "scenarios": {name: jaxbeer.make(name)[0].config.horizon for name in names},
+            "scenarios": {name: scenario_horizon(name) for name in names},
             "co_players": service.catalog.co_players(),
             "echelons": [echelon_name(k) for k in range(4)],
             "resume": request.cookies.get(SEAT_COOKIE),
@@ -155,6 +155,10 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
                         error_at=error_field(message), error_form="class")  # fmt: skip
         return RedirectResponse(f"/teacher/{teacher}", status_code=303)
 
+    def no_class(request: Request, code: str, form: dict) -> HTMLResponse:
+        return page(request, "join.html", 404, room=None, teams=[], code=code, error="No class has this code.",
+                    error_at="code", form=form)  # fmt: skip
+
     @app.get("/join", response_class=HTMLResponse)
     def join_page(request: Request, code: str = ""):
         if not code:
@@ -162,8 +166,7 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
         try:
             room, teams = service.open_seats(code)
         except Forbidden:
-            return page(request, "join.html", 404, room=None, teams=[], code=code, error="No class has this code.",
-                        error_at="code", form={})  # fmt: skip
+            return no_class(request, code, {})
         return page(request, "join.html", room=room, teams=teams, code=room["code"], error="", error_at="", form={})
 
     @app.post("/join")
@@ -179,8 +182,7 @@ def create_app(service: Service, tick_seconds: float = TICK_SECONDS) -> FastAPI:
             return page(request, "join.html", 400, room=room, teams=teams, code=room["code"], error=message,
                         error_at=error_field(message), form=form)  # fmt: skip
         except Forbidden:
-            return page(request, "join.html", 404, room=None, teams=[], code=code, error="No class has this code.",
-                        error_at="code", form=form)  # fmt: skip
+            return no_class(request, code, form)
         return seat_redirect(token)
 
     @app.get("/teacher/{token}", response_class=HTMLResponse)

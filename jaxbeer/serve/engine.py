@@ -86,6 +86,12 @@ def parse_order(text: Any, max_order: int) -> int:
     return number
 
 
+@functools.cache
+def scenario_horizon(name: str) -> int:
+    """A scenario's own horizon (the most weeks a game of it may have); built once per scenario."""
+    return jaxbeer.make(name)[0].config.horizon
+
+
 # ------------------------------------------------------------------ compiled pieces
 def _mixed_orders(params, key: jax.Array, state: EnvState, env_params: EnvParams) -> jax.Array:
     """The humans' orders in their seats, the co-players' elsewhere."""
@@ -153,7 +159,7 @@ class Catalog:
         """The checked ``(scenario, weeks, co_player)`` of a form, or ``SetupError`` naming the field."""
         if scenario not in jaxbeer.scenario_names():
             raise SetupError(f"scenario must be one of {', '.join(jaxbeer.scenario_names())}")
-        horizon = jaxbeer.make(scenario)[0].config.horizon
+        horizon = scenario_horizon(scenario)
         try:
             weeks = int(weeks)
         except (TypeError, ValueError):

@@ -37,9 +37,8 @@ def test_a_tiny_run_writes_every_figure(tmp_path, assert_machine):
         (["--scenario", "nope"], "--scenario must be one of"),
     ],
 )
-def test_bad_flags_exit_2_with_one_line(argv, message, capsys):
-    with pytest.raises(SystemExit) as stop:
-        serve_latency.main(argv)
-    assert stop.value.code == 2
-    error = capsys.readouterr().err.strip().splitlines()
+def test_bad_flags_exit_2_with_one_line(argv, message, cli_exit):
+    status, stderr = cli_exit("benchmarks.serve_latency", *argv)
+    assert status == 2
+    error = stderr.strip().splitlines()
     assert len(error) == 1 and message in error[0]
