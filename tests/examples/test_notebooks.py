@@ -47,7 +47,7 @@ def test_notebook_runs_and_its_checks_pass(name, learner_env, tmp_path, monkeypa
         monkeypatch.setenv(variable, value)
     # Inline figures: a kernel started with MPLBACKEND=Agg would draw them but show nothing.
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    # XLA_FLAGS (tests/conftest.py: level-1 backend optimisation, for compile-bound budgets) is inherited.
+    # XLA_FLAGS (tests/conftest.py: the suite's faster-compiling XLA:CPU flags) is inherited.
     # A python3 kernel of this very interpreter, ahead of any other python3 kernelspec on the machine.
     kernelspec.write_kernel_spec(tmp_path / "jupyter" / "kernels" / "python3")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
