@@ -81,6 +81,21 @@ def test_run_dir_naming_a_file_is_one_line(tmp_path, learner_env, capsys):
     assert "is a file, not a directory" in err
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--agents", "ppo,base_stock"], "--agents must name exactly 4 kinds"),
+        (["--agents", "base_stock,base_stock,base_stock,base_stock"], "at least one 'ppo'"),
+        (["--horizon", "-3"], "horizon"),
+    ],
+)
+def test_a_refused_game_leaves_no_run_directory(tmp_path, extra, message, capsys):
+    """The scenario and --agents are checked before the run directory is claimed (nothing half-written)."""
+    run_dir = tmp_path / "never"
+    err = _one_line_exit_2(capsys, lambda: ippo.main(_tiny(run_dir, 2, *extra)))
+    assert message in err and not run_dir.exists(), err
+
+
 def test_a_second_process_cannot_take_a_locked_run_directory(tmp_path, learner_env, run_module):
     run_dir = tmp_path / "shared"
     rundir.claim(run_dir, fresh=True)  # this test process holds it, as a running trainer would

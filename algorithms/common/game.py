@@ -47,10 +47,16 @@ def make_env(config: CommonConfig, reward_scale: float = 1.0) -> tuple[BeerGame,
         raise ConfigError(str(error)) from error
 
 
+def check_game(config: CommonConfig) -> tuple[BeerGame, EnvParams, tuple[str, ...]]:
+    """The cheap half of ``make_game``: the env and one kind per seat, or a ``ConfigError`` naming the flag.
+    The host loop calls it before it claims a run directory, so a refused run leaves nothing behind."""
+    env, params = make_env(config)
+    return env, params, parse_agents(config.agents, env.num_agents, config.learner_kind)
+
+
 def make_game(config: CommonConfig) -> Game:
     """Env, team and base-stock reference for ``config`` (the optimizer runs once per scenario, then cached)."""
-    env, params = make_env(config)
-    kinds = parse_agents(config.agents, env.num_agents, config.learner_kind)
+    env, params, kinds = check_game(config)
     reference = base_stock_reference(env, params, config.scenario, config.base_stock_episodes)
     scale = config.reward_scale or auto_reward_scale(reference["team_cost"], env.config.horizon, config.gamma)
     params = params.replace(reward_scale=jnp.float32(scale))

@@ -34,7 +34,7 @@ from algorithms.common import checkpoint, evaluation, rundir, runlog, sharding, 
 from algorithms.common import metrics as metrics_lib
 from algorithms.common.config import CommonConfig, ConfigError, exit_with_usage_error, parse_config, read_json_object
 from algorithms.common.files import write_atomically, write_json
-from algorithms.common.game import Game
+from algorithms.common.game import Game, check_game
 from algorithms.common.runlog import LOG_FILE
 
 CONFIG_FILE = "config.json"
@@ -176,6 +176,7 @@ def main(
             raise ConfigError(f"--resume: {config.resume!r} has no checkpoint to resume from")
         saved = read_json_object(run_dir / CONFIG_FILE) if config.resume else {}
         sharding.resolve(*device_request(config, saved), config.num_seeds, config.num_envs)
+        check_game(config)  # the scenario and --agents, before the directory exists
         claim_on_writer(run_dir, fresh=not config.resume, overwrite=config.overwrite)  # before any slow work
         learner = make_learner(config)
         return run(config, learner, algorithm)

@@ -44,6 +44,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, backported
 from algorithms.common import checkpoint, loop, sharding
 from algorithms.common.config import OUTPUT_ONLY_FIELDS, CommonConfig, ConfigError, read_json_object
 from algorithms.common.files import write_atomically, write_json
+from algorithms.common.game import check_game
 from algorithms.common.loop import CONFIG_FILE, RESULTS_FILE, Members, run
 from jaxbeer.kpis import mean_interval
 
@@ -172,6 +173,7 @@ def run_sweep(config: CommonConfig, make_learner: Callable[[Any], Any], algorith
     for group in sweep_plan.groups:  # every check before anything is built or traced
         group_config = group_run_config(config, group, resume=False)
         sharding.resolve(config.num_devices, config.seed_devices, len(group.members.labels), group_config.num_envs)
+        check_game(group_config)
         states[group.directory] = group_state(group, group_config)
         if states[group.directory] == "other" and not config.overwrite:
             raise ConfigError(
