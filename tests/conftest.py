@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -18,7 +19,11 @@ from typing import Callable
 # so every process of the suite uses the same ones: they are set before the first jax computation
 # initialises the backend, and subprocesses (run_module, the classroom server) and notebook kernels
 # inherit them.
-SUITE_XLA_FLAGS = "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"
+SUITE_XLA_FLAGS = "--xla_backend_optimization_level=1"
+# XLA aborts the process on a flag it does not know, so the emitter flag is only given to the jaxlib
+# it was measured with; a later one runs the suite with its default emitters.
+if importlib.metadata.version("jaxlib").startswith("0.10."):
+    SUITE_XLA_FLAGS += " --xla_cpu_use_fusion_emitters=false"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SUITE_XLA_FLAGS}".strip()
 
 import jax  # noqa: E402
