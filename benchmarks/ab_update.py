@@ -4,10 +4,12 @@
     python -m benchmarks.ab_update --before 07d353c --algorithm mappo --num-envs 1024
 
 Separate processes run in turn swing by 0.6-1.3x on these shared machines, so
-both updates live in one process: the earlier ``algorithms/ippo.py`` is read
-from git (``git show REV:algorithms/ippo.py``) and imported under another name
-beside today's, on today's ``algorithms.common`` and ``jaxbeer``. That measures
-changes made inside ``ippo.py``; a change elsewhere is on both sides. Each pair
+both updates live in one process: the earlier ``algorithms/ippo.py`` and
+``algorithms/common/networks.py`` are read from git (``git show REV:...``) and
+imported under other names beside today's; the earlier ``ippo`` is given the
+earlier networks, on today's rest of ``algorithms.common`` and ``jaxbeer``. That
+measures changes made inside those two files; a change elsewhere is on both
+sides. Each pair
 times one update of each, the order swapped every pair; the figure is the
 median of the per-pair ratios ``before / after`` (above 1: today's is faster).
 """
@@ -58,21 +60,32 @@ class Args:
             raise ConfigError(f"--num-envs must be a multiple of 16 (the default minibatches), got {self.num_envs}")
 
 
-def earlier_ippo(revision: str) -> Any:
-    """``algorithms/ippo.py`` as of ``revision``, imported as the module ``ippo_before``."""
+def earlier_module(revision: str, path: str, name: str) -> Any:
+    """The file ``path`` as of ``revision``, imported as the module ``name``."""
     try:
         source = subprocess.run(
-            ["git", "show", f"{revision}:algorithms/ippo.py"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError) as error:
-        raise ConfigError(f"--before {revision!r}: cannot read algorithms/ippo.py from git ({error})") from error
-    path = Path(tempfile.mkdtemp()) / "ippo_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("ippo_before", path)
+        raise ConfigError(f"--before {revision!r}: cannot read {path} from git ({error})") from error
+    file = Path(tempfile.mkdtemp()) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["ippo_before"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def earlier_ippo(revision: str) -> Any:
+    """``algorithms/ippo.py`` as of ``revision`` as the module ``ippo_before``, on the networks of the same
+    revision: every name it imported from ``algorithms.common.networks`` is rebound to the earlier one."""
+    before = earlier_module(revision, "algorithms/ippo.py", "ippo_before")
+    networks = earlier_module(revision, "algorithms/common/networks.py", "networks_before")
+    for name, value in list(vars(before).items()):
+        if getattr(value, "__module__", None) == "algorithms.common.networks" and hasattr(networks, name):
+            setattr(before, name, getattr(networks, name))
+    return before
 
 
 def compiled_update(module: Any, args: Args):

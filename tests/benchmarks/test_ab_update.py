@@ -1,4 +1,5 @@
-"""benchmarks.ab_update: the earlier ippo.py is importable beside today's, and bad flags stop before compiling."""
+"""benchmarks.ab_update: the earlier ippo.py and its networks import beside today's, and bad flags stop before
+compiling."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ def test_the_earlier_revision_imports_beside_todays_module():
     before = ab_update.earlier_ippo("HEAD")
     assert before.__name__ == "ippo_before" and before is not ippo
     assert before.Config.learner_kind == ippo.Config.learner_kind == "ppo"
+    # The earlier ippo runs on the earlier networks, not on today's.
+    assert before.PolicyHead is not ippo.PolicyHead and before.PolicyHead.__module__ == "networks_before"
 
 
 @pytest.mark.parametrize(

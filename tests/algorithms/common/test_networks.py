@@ -1,4 +1,5 @@
-"""Networks: per-echelon parameters, the orthogonal initialiser and the LAPACK deadlock guard."""
+"""Networks: the dense layer and its weight gradient, per-echelon parameters, the orthogonal initialiser and the
+LAPACK deadlock guard."""
 
 from __future__ import annotations
 
@@ -12,13 +13,58 @@ import pytest
 
 from algorithms.common.networks import (
     AgentNetwork,
+    Dense,
     PolicyHead,
     ValueHead,
     categorical,
+    dense,
     orthogonal,
     sample_categorical,
     with_agent_id,
 )
+
+
+@pytest.mark.parametrize("shape", [(7, 11), (3, 5, 11), (2, 3, 4, 11)])
+def test_dense_is_flax_dense_with_the_same_parameters_values_and_gradients(shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    ours, flax_dense = Dense(6, kernel_init=orthogonal(1.0)), nn.Dense(6, kernel_init=orthogonal(1.0))
+    params = ours.init(jax.random.PRNGKey(1), x)
+    flax_params = flax_dense.init(jax.random.PRNGKey(1), x)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), params, flax_params))
+    params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
+    np.testing.assert_array_equal(ours.apply(params, x), flax_dense.apply(params, x))
+
+    def gradients(module):
+        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(params, x)
+
+    for got, want in zip(jax.tree.leaves(gradients(ours)), jax.tree.leaves(gradients(flax_dense))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_weight_gradient_is_one_dot_with_no_transpose_under_the_echelon_vmap():
+    """The point of ``dense``: ``x^T g`` lands as ``[A, I, O]`` directly, where autodiff's ``g^T x``
+    needs a transpose after it."""
+    x, kernel, bias = jnp.ones((4, 32, 11)), jnp.ones((4, 11, 64)), jnp.zeros((4, 64))
+
+    def gradient_program(layer):
+        loss = lambda kernel: jnp.sum(jnp.tanh(jax.vmap(layer)(x, kernel, bias)))  # noqa: E731
+        return jax.make_jaxpr(jax.grad(loss))(kernel).jaxpr
+
+    def equations(jaxpr):
+        found = []
+        for equation in jaxpr.eqns:
+            found.append(equation)
+            for inner in jax.core.jaxprs_in_params(equation.params):
+                found += equations(inner)
+        return found
+
+    def weight_gradient_dots_and_transposes(layer):
+        found = equations(gradient_program(layer))
+        dots = [e for e in found if e.primitive.name == "dot_general" and e.outvars[0].aval.shape == kernel.shape]
+        return len(dots), sum(e.primitive.name == "transpose" for e in found)
+
+    assert weight_gradient_dots_and_transposes(lambda x, k, b: jnp.dot(x, k) + b) == (0, 1)
+    assert weight_gradient_dots_and_transposes(dense) == (1, 0)
 
 
 def test_agent_network_without_sharing_keeps_echelons_apart():
