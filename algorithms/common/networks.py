@@ -196,6 +196,8 @@ class AgentNetwork:
 
     def apply(self, params: Any, x: jax.Array) -> jax.Array:
         """``x[..., A, F]`` -> ``out[..., A, ...]``; echelon ``k`` of the output saw only ``x[..., k, :]``."""
+        # NumPy parameters (a loaded policy's) would reach ``dense``'s custom_vjp as constants of the vmap.
+        params = jax.tree.map(jnp.asarray, params)
         if self.share:
             return self.module.apply(params, x)
         moved = jnp.moveaxis(x, -2, 0)  # [A, ..., F]

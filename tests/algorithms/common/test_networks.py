@@ -67,6 +67,14 @@ def test_dense_weight_gradient_is_one_dot_with_no_transpose_under_the_echelon_vm
     assert weight_gradient_dots_and_transposes(dense) == (1, 0)
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_numpy_parameters_of_a_loaded_policy_apply_under_eval_shape(share):
+    network = AgentNetwork(PolicyHead((8,), 5), num_agents=3, share=share)
+    params = jax.tree.map(np.asarray, network.init(jax.random.PRNGKey(0), jnp.zeros((3, 4))))
+    shape = jax.eval_shape(lambda x: network.apply(params, x), jax.ShapeDtypeStruct((2, 3, 4), jnp.float32))
+    assert shape.shape == (2, 3, 5)
+
+
 def test_agent_network_without_sharing_keeps_echelons_apart():
     network = AgentNetwork(ValueHead((8,)), num_agents=3, share=False)
     x = jax.random.normal(jax.random.PRNGKey(0), (5, 3, 4))
