@@ -9,9 +9,9 @@ both updates live in one process: the earlier ``algorithms/ippo.py`` and
 imported under other names beside today's; the earlier ``ippo`` is given the
 earlier networks, on today's rest of ``algorithms.common`` and ``jaxbeer``. That
 measures changes made inside those two files; a change elsewhere is on both
-sides. Each pair
-times one update of each, the order swapped every pair; the figure is the
-median of the per-pair ratios ``before / after`` (above 1: today's is faster).
+sides. Each pair times one update of each, the order swapped every pair; the
+figure is the median of the per-pair ratios ``before / after`` (above 1:
+today's is faster).
 """
 
 from __future__ import annotations
