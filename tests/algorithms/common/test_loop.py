@@ -1,4 +1,4 @@
-"""The host loop: the NaN stop keeps the last good checkpoint."""
+"""The host loop: the NaN stop keeps the last good checkpoint; a chunk of one member runs without the vmap."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from algorithms.common import checkpoint, runlog
 from algorithms.common.config import CommonConfig
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner, run
+from algorithms.common.loop import Learner, chunk_function, run
 
 
 @dataclasses.dataclass
@@ -69,3 +70,38 @@ def test_seconds_to_quality_is_the_first_chunk_within_the_gap():
     assert runlog.seconds_to_quality(records, gap=0.02) == 80.0
     assert runlog.seconds_to_quality(records, gap=0.001) is None
     assert runlog.seconds_to_quality([{"chunk": 1, "eval_gap_vs_base_stock": 0.0}]) is None  # written before
+
+
+def _counting_learner() -> Learner:
+    """A fake learner whose update learns only once a traced counter allows it, as the replay learners do."""
+
+    def update(state):
+        count = state["count"] + 1
+        learn = lambda w: w * 0.5 + jnp.float32(count)  # noqa: E731
+        w = jax.lax.cond(count >= 3, learn, lambda w: w, state["w"])
+        return {"count": count, "w": w}, {"w_sum": jnp.sum(w)}
+
+    return Learner(
+        game=None,
+        init=lambda key, hyperparameters=None: {"count": jnp.int32(0), "w": jax.random.normal(key, (3,))},
+        update=update,
+        act=None,
+        policy_params=lambda s: s["w"],
+        num_updates=5,
+        env_steps_per_update=1,
+    )
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_chunk_of_one_member_keeps_its_conditional_and_equals_the_vmapped_chunk(members):
+    """One member is run without the vmap, so a ``lax.cond`` on a traced flag stays a conditional instead of a
+    select that computes both branches; the numbers are those of the vmapped chunk either way."""
+    learner = _counting_learner()
+    state = jax.vmap(learner.init)(jax.random.split(jax.random.PRNGKey(0), members))
+    chunk = jax.jit(chunk_function(learner, 5))
+    vmapped = jax.jit(jax.vmap(lambda s: jax.lax.scan(lambda c, _: learner.update(c), s, None, length=5)))
+    (got, got_metrics), (want, want_metrics) = chunk(state), vmapped(state)
+    assert got_metrics["w_sum"].shape == (members, 5)
+    for a, b in zip(jax.tree.leaves((got, got_metrics)), jax.tree.leaves((want, want_metrics))):
+        np.testing.assert_array_equal(a, b)
+    assert (" conditional(" in chunk.lower(state).compile().as_text()) == (members == 1)
