@@ -131,14 +131,25 @@ class ValueHead(nn.Module):
 
 
 class QHead(nn.Module):
-    """One Q-value per discrete action."""
+    """One Q-value per discrete action.
+
+    ``dueling`` splits the head after the torso into a state value ``V`` and advantages ``A`` and returns
+    ``V + A - mean(A)`` (Wang et al., 2016): the shared part of the actions' values, large beside their
+    differences, is learned once, and the advantage stream carries only the differences.
+    """
 
     hidden_sizes: Sequence[int]
     num_actions: int
+    dueling: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return MLP(self.hidden_sizes, self.num_actions, out_scale=1.0)(x)
+        if not self.dueling:
+            return MLP(self.hidden_sizes, self.num_actions, out_scale=1.0)(x)
+        torso = MLP(self.hidden_sizes)(x)
+        value = _dense(1, 1.0)(torso)
+        advantage = _dense(self.num_actions, 1.0)(torso)
+        return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
 
 
 def categorical(logits: jax.Array) -> distrax.Categorical:

@@ -17,7 +17,15 @@ import pytest
 from algorithms import iql, qmix, registry, value_based, vdn
 from algorithms.common import checkpoint
 from algorithms.common.config import parse_config
-from algorithms.value_based import QMixer, epsilon_greedy, mix, n_step_targets
+from algorithms.value_based import (
+    QMixer,
+    epsilon_greedy,
+    mix,
+    n_step_targets,
+    regression_targets,
+    rescale_value,
+    unrescale_value,
+)
 
 TINY = (
     "--num-envs 4 --base-stock-episodes 4 --eval-episodes 8 --batch-size 8 --buffer-size 256 "
@@ -71,6 +79,28 @@ def test_n_step_targets_batch_over_leading_axes():
     one = jax.vmap(lambda r, t, v: n_step_targets(r, jnp.zeros(3, bool), t, v, 0.97))(rewards, truncated, next_values)
     np.testing.assert_allclose(batched, one, rtol=1e-6)
     assert batched.shape == (5, 2)
+
+
+def test_value_rescaling_is_invertible_in_float32_and_matches_hand_values():
+    """h(3) = sqrt(4) - 1 + 0.003; h(-8) = -(3 - 1) - 0.008; the inverse holds from 1e-6 to 1e5."""
+    np.testing.assert_allclose(rescale_value(jnp.float32(3.0)), 1.003, rtol=1e-6)
+    np.testing.assert_allclose(rescale_value(jnp.float32(-8.0)), -2.008, rtol=1e-6)
+    np.testing.assert_allclose(unrescale_value(jnp.float32(1.003)), 3.0, rtol=1e-6)
+    magnitudes = jnp.logspace(-6, 5, 45, dtype=jnp.float32)
+    x = jnp.concatenate([-magnitudes, jnp.zeros(1), magnitudes, jnp.linspace(-3.0, 3.0, 601, dtype=jnp.float32)])
+    # Near 0 the inverse subtracts two numbers near 1, so its error is a few float32 ulps of 1 (1.2e-7) there.
+    np.testing.assert_allclose(unrescale_value(rescale_value(x)), x, rtol=2e-6, atol=4e-7)
+
+
+def test_rescaled_target_sums_returns_in_the_original_space():
+    """Hand-worked: r = -1, truncated, the next h-value h(-5), gamma 0.9: target h(-1 + 0.9 * -5) = h(-5.5)
+    = -(sqrt(6.5) - 1) - 0.0055 = -1.555010, not -1 + 0.9 * h(-5)."""
+    rewards = jnp.array([[-1.0]])
+    next_values = rescale_value(jnp.array([[-5.0]]))
+    target = regression_targets(rewards, jnp.array([False]), jnp.array([True]), next_values, 0.9, True)
+    np.testing.assert_allclose(target, [-(np.sqrt(6.5) - 1.0) - 0.0055], rtol=1e-6)
+    plain = regression_targets(rewards, jnp.array([False]), jnp.array([True]), jnp.array([[-5.0]]), 0.9, False)
+    np.testing.assert_allclose(plain, [-5.5], rtol=1e-6)
 
 
 # ------------------------------------------------------------- mixers
@@ -219,7 +249,7 @@ def _check_run(run_dir, result, plots):
     "module, flags",
     [
         ("iql", ["--agents", "iql,base_stock,base_stock,base_stock", "--no-team-reward"]),
-        ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1"]),
+        ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1", "--dueling", "--value-rescale"]),
     ],
 )
 def test_cli_smoke(module, flags, tmp_path, learner_env, capsys):

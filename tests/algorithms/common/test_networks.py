@@ -1,5 +1,5 @@
 """Networks: the dense layer and its weight gradient, per-echelon parameters, the orthogonal initialiser and the
-LAPACK deadlock guard."""
+LAPACK deadlock guard, the dueling Q-head."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from algorithms.common.networks import (
+    MLP,
     AgentNetwork,
     Dense,
     PolicyHead,
+    QHead,
     ValueHead,
     categorical,
     dense,
@@ -139,3 +141,20 @@ def test_inverse_cdf_sampling_draws_each_action_at_its_probability():
     np.testing.assert_allclose(frequencies, probs, atol=5 * 0.5 / np.sqrt(draws))
     assert frequencies[0, 1] == 0.0 and np.all(frequencies[1, :3] == 0.0)
     np.testing.assert_allclose(log_prob, categorical(logits).log_prob(action), rtol=1e-6)
+
+
+def test_dueling_q_head_is_the_value_plus_mean_centred_advantages():
+    """The mean of the Q-values over actions is the value stream; their differences are the advantages'."""
+    head = QHead((8,), 5, dueling=True)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 6))
+    params = head.init(jax.random.PRNGKey(1), x)
+    q = head.apply(params, x)
+    assert q.shape == (3, 5)
+    torso = MLP((8,)).apply({"params": params["params"]["MLP_0"]}, x)
+    value = Dense(1).apply({"params": params["params"]["Dense_0"]}, torso)
+    advantage = Dense(5).apply({"params": params["params"]["Dense_1"]}, torso)
+    np.testing.assert_allclose(q.mean(axis=-1, keepdims=True), value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q - q[:, :1], advantage - advantage[:, :1], rtol=1e-5, atol=1e-6)
+    # Without dueling the head keeps its single-MLP parameters, so earlier checkpoints still load.
+    plain = QHead((8,), 5).init(jax.random.PRNGKey(1), x)
+    assert list(plain["params"]) == ["MLP_0"]
