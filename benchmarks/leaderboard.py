@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         exit_with_usage_error(str(error))
     rows: list[dict[str, Any]] = []
+    # Taken once, before any cell: the code this invocation imported, not whatever the checkout holds by the
+    # time a later cell ends (a long run outlives commits).
+    started_on = harness.machine_info()
 
     def report() -> str:
         table = markdown(rows, args, cell_seconds, len(cells))
@@ -480,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             json_path,
             {
                 "args": saved_args,
-                "machine": harness.machine_info(),
+                "machine": started_on,
                 "cell_seconds": cell_seconds,
                 "throughput_per_seed": throughput,
                 "complete": complete,
@@ -504,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             continue
         print(f"[leaderboard] cell {index}/{len(cells)}: {algorithm} on {scenario}, {setting}", file=sys.stderr)
-        rows.append(run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds))
+        row = run_cell(args, algorithm, scenario, setting, throughput.get(algorithm, 0.0), cell_seconds)
+        rows.append({**row, "git": started_on["git"]})  # cells kept by --resume keep their own revision
         save(complete=False)
         report()  # the table so far, for a look during a long run
     save(complete=True)

@@ -354,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finished = {(r["scenario"], r["seat"], r["co_players"]): r for r in (earlier or {}).get("rows", [])}
     runs = [(s, seat, co) for s in args.scenarios for seat in args.seats for co in args.co_players]
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    started_on = harness.machine_info()  # once: the code this invocation imported, however long it runs
 
     def save_and_report() -> str:
         rows = sorted(finished.values(), key=row_order(args))
@@ -363,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {
                 "args": saved_args,
                 "command": command,
-                "machine": harness.machine_info(),
+                "machine": started_on,
                 "algorithm": ALGORITHM,
                 "evaluation": "each run's final greedy policies and its reference team on the same "
                 "--eval-episodes episodes from algorithms.common.loop.eval_keys(seed)[1]",
@@ -383,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{what} (kept from {json_path})", file=sys.stderr)
             continue
         print(what, file=sys.stderr)
-        finished[run] = run_one(args, scenario, seat, co_players)
+        finished[run] = {**run_one(args, scenario, seat, co_players), "git": started_on["git"]}
         save_and_report()  # after every run: a killed study loses at most the run it was in
     print(save_and_report())
     return 0

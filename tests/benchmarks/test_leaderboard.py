@@ -47,7 +47,7 @@ def test_quick_leaderboard_writes_table_json_and_charts(tmp_path, run_module, as
     assert curve["train_seconds"][0] < curve["wall_seconds"][0] < curve["wall_seconds"][1]
     assert payload["complete"] is True and row["num_envs"] == 64
     assert_machine(payload["machine"])
-    assert payload["machine"]["git"]
+    assert payload["machine"]["git"] and row["git"] == payload["machine"]["git"]  # the revision the cell ran
     table = (tmp_path / "leaderboard-quick.md").read_text()
     assert "| basic | all learning | ippo |" in table
     iqm = row["team_cost_iqm"]

@@ -23,6 +23,7 @@ def test_quick_study_writes_table_json_and_figure_and_resumes(tmp_path, learner_
     assert_machine(payload["machine"])
     assert payload["machine"]["git"]
     rows = payload["rows"]
+    assert all(row["git"] == payload["machine"]["git"] for row in rows)  # the revision each run trained at
     assert [(r["scenario"], r["seat"], r["co_players"]) for r in rows] == [("basic", "retailer", "sterman")]
     env, params = jaxbeer.make("basic")
     _, final_eval_key = loop.eval_keys(0)
