@@ -128,8 +128,8 @@ def chunk_function(
 
     A leading axis of one member is dropped instead of vmapped. A vmap turns a learner's ``lax.cond`` on
     a traced flag (a replay learner's "buffer warm yet?") into a select that runs both branches every
-    update, and a learning branch inlined beside the buffer write ran at half the speed it has inside a
-    conditional; a one-seed run, the default, keeps its conditional this way.
+    update, and a learning branch inlined beside the buffer write runs slower than inside a conditional
+    (docs/performance.md has the figures); a one-seed run, the default, keeps its conditional this way.
     """
 
     def chunk(state):
