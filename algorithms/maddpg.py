@@ -37,7 +37,7 @@ import optax
 from algorithms.common import metrics, replay, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner, entry_points
+from algorithms.common.loop import Learner, entry_points, for_every_member
 from algorithms.common.networks import AgentNetwork, PolicyHead, ValueHead, sample_categorical, symlog, with_agent_id
 
 NAME = "maddpg"
@@ -295,6 +295,7 @@ def make_learner(config: Config) -> Learner:
         running_cost, finished = metrics.track_episodes(state.running_cost, step.cost, done)
         env_steps = state.env_steps + num_envs
         ready = jnp.logical_and(env_steps >= config.learning_starts, replay.can_sample(buffer))
+        ready = for_every_member(ready)  # the counts advance in lockstep over seeds
         (online, target, actor_opt_state, critic_opt_state), stats = jax.lax.cond(
             ready, learn, skip, state, buffer, learn_key
         )

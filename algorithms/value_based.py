@@ -11,6 +11,12 @@ once ``learning_starts`` transitions are stored, ``gradient_steps`` double-Q
 steps on sampled batches, with a hard target-network copy every
 ``target_update_period`` gradient steps.
 
+With ``--pqn`` (PQN, Gallici et al., 2024) there is no buffer and no target network: an update rolls
+out ``num_steps`` periods of every game with the online network, computes Q(lambda) returns
+(``lambda_returns``) from that same network's greedy values, and takes ``update_epochs`` passes of
+``num_minibatches`` Adam steps over minibatches of whole games, as PPO does. ``--layer-norm`` is its
+usual stabiliser.
+
 The mixer decides what is regressed:
 
 * ``none`` (IQL): each learning echelon's own ``Q_i`` on the reward the env
@@ -46,7 +52,8 @@ import optax
 from algorithms.common import metrics, replay, vector_env
 from algorithms.common.config import CommonConfig, ConfigError, check_int_flag, check_range_flag
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner, entry_points
+from algorithms.common.loop import Learner, entry_points, for_every_member
+from algorithms.common.minibatches import minibatches_over_games
 from algorithms.common.networks import AgentNetwork, QHead, with_agent_id
 
 MIXERS = ("none", "vdn", "qmix")
@@ -106,6 +113,21 @@ class ValueBasedConfig(CommonConfig):
     value_rescale: bool = False
     """Regress h(target) with h(x) = sign(x)(sqrt(|x|+1)-1) + 1e-3 x, bootstrapping through h's inverse
     (Pohlen et al., 2018): the networks see compressed values, large early returns and small late ones alike."""
+    layer_norm: bool = False
+    """Normalise every hidden layer of the Q-network before its tanh (PQN's stabiliser in place of a target network)."""
+    pqn: bool = False
+    """PQN (Gallici et al., 2024) instead of replay: each update rolls out --num-steps periods of every game with
+    the online network, and regresses Q(lambda) returns computed by that same network over --update-epochs passes
+    of --num-minibatches minibatches of whole games. No replay buffer and no target network (the replay flags are
+    unused). Made for many games (--num-envs 1024), and usually with --layer-norm."""
+    num_steps: int = 16
+    """PQN: periods of every game per update."""
+    update_epochs: int = 2
+    """PQN: passes over each rollout."""
+    num_minibatches: int = 4
+    """PQN: minibatches per pass, of whole games (must divide --num-envs)."""
+    td_lambda: float = 0.65
+    """PQN: lambda of the Q(lambda) returns (0: one-step targets, 1: Monte Carlo to the rollout's end)."""
     mixer_embed_dim: int = 32
     """QMIX: width of the mixing layer."""
     hypernet_hidden: int = 64
@@ -126,18 +148,29 @@ class ValueBasedConfig(CommonConfig):
             ("n_step", 1),
             ("mixer_embed_dim", 1),
             ("hypernet_hidden", 1),
+            ("num_steps", 1),
+            ("update_epochs", 1),
+            ("num_minibatches", 1),
         ):
             check_int_flag(name, getattr(self, name), low)
+        check_range_flag("td_lambda", self.td_lambda, 0.0, 1.0)
         check_range_flag("lr", self.lr, 0.0, 1.0, low_inclusive=False)
         for name in ("epsilon_start", "epsilon_end", "epsilon_decay_fraction"):
             check_range_flag(name, getattr(self, name), 0.0, 1.0)
         check_range_flag("max_grad_norm", self.max_grad_norm, 0.0, low_inclusive=False)
         check_range_flag("huber_delta", self.huber_delta, 0.0)
-        if self.total_timesteps < self.num_envs:
+        if self.total_timesteps < self.env_steps_per_update:
             raise ConfigError(
-                f"--total-timesteps must be >= num_envs = {self.num_envs} (one update), got {self.total_timesteps}"
+                f"--total-timesteps must be >= {self.env_steps_per_update} (one update: num_envs"
+                + (" * num_steps" if self.pqn else "")
+                + f"), got {self.total_timesteps}"
             )
-        if self.buffer_size < self.num_envs * self.n_step:
+        if self.pqn and self.num_envs % self.num_minibatches:
+            raise ConfigError(
+                f"--num-minibatches must divide --num-envs = {self.num_envs} (minibatches of whole games), "
+                f"got {self.num_minibatches}"
+            )
+        if not self.pqn and self.buffer_size < self.num_envs * self.n_step:
             raise ConfigError(
                 f"--buffer-size must be >= num_envs * n_step = {self.num_envs * self.n_step}, got {self.buffer_size}"
             )
@@ -146,6 +179,11 @@ class ValueBasedConfig(CommonConfig):
                 f"--no-team-reward: {self.learner_kind} learns a team value from the team reward; "
                 f"use iql for individual rewards"
             )
+
+    @property
+    def env_steps_per_update(self) -> int:
+        """Env steps of one seed's update: one period of every game, or --num-steps of them with --pqn."""
+        return self.num_envs * (self.num_steps if self.pqn else 1)
 
     @property
     def buffer_steps(self) -> int:
@@ -254,6 +292,36 @@ def regression_targets(
     return rescale_value(targets) if value_rescale else targets
 
 
+def lambda_returns(
+    rewards: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    next_values: jax.Array,
+    gamma: float,
+    td_lambda: float,
+) -> jax.Array:
+    """Q(lambda) returns of a time-major rollout: ``G[t] = r[t] + gamma (V[t] + lambda (G[t+1] - V[t]))``.
+
+    ``rewards[T, ..., M]``; ``terminated``/``truncated[T, ...]`` of step ``t``; ``next_values[T, ..., M]``: the
+    greedy value of the observation after step ``t`` (the pre-reset one where an episode ended). A truncation
+    cuts the sum (``G[t] = r[t] + gamma V[t]``) and a termination drops the bootstrap too; after the rollout's
+    last step the return is ``V[T-1]`` alone.
+    """
+    shape = terminated.shape + (1,) * (rewards.ndim - terminated.ndim)
+    alive = 1.0 - terminated.reshape(shape).astype(rewards.dtype)
+    carries = 1.0 - jnp.logical_or(terminated, truncated).reshape(shape).astype(rewards.dtype)
+
+    def backward(following, step):
+        reward, value, alive_t, carry_t = step
+        correction = td_lambda * carry_t * (following - value)
+        return_t = reward + gamma * alive_t * (value + correction)
+        return return_t, return_t
+
+    last = next_values[-1]  # the return beyond the rollout's end is the bootstrap itself: no correction
+    _, returns = jax.lax.scan(backward, last, (rewards, next_values, alive, carries), reverse=True)
+    return returns
+
+
 def epsilon_greedy(key: jax.Array, q_values: jax.Array, epsilon: jax.Array) -> jax.Array:
     """int32 action indices for ``q_values[..., N]``: uniform with probability ``epsilon``, else greedy."""
     explore_key, action_key = jax.random.split(key)
@@ -296,15 +364,18 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     num_agents, num_actions, num_envs = env.num_agents, env.config.num_actions, config.num_envs
     learner_ids = np.asarray(team.learner_indices, np.int32)
     hidden = tuple(int(h) for h in config.hidden_sizes)
-    q_network = AgentNetwork(QHead(hidden, num_actions, config.dueling), num_agents, config.share_params)
+    q_head = QHead(hidden, num_actions, config.dueling, config.layer_norm)
+    q_network = AgentNetwork(q_head, num_agents, config.share_params)
     mixer_module = QMixer(config.mixer_embed_dim, config.hypernet_hidden) if mixer == "qmix" else None
-    num_updates = config.total_timesteps // num_envs
+    num_updates = config.total_timesteps // config.env_steps_per_update
+    # Adam steps per update: the lr annealing counts them.
+    steps_per_update = config.update_epochs * config.num_minibatches if config.pqn else config.gradient_steps
     defaults = {name: float(getattr(config, name)) for name in TRACED_SETTINGS}
 
     def optimizer_for(hyper):
         """Adam with the global-norm clip, from the settings a train state carries."""
         learning_rate = (
-            optax.linear_schedule(hyper["lr"], 0.0, max(num_updates * config.gradient_steps, 1))
+            optax.linear_schedule(hyper["lr"], 0.0, max(num_updates * steps_per_update, 1))
             if config.anneal_lr
             else hyper["lr"]
         )
@@ -340,7 +411,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
                 vector_env.vector_step(env, team, reset_key, env_state, no_action, env_params),
             )
         )
-        buffer = replay.init(example, config.buffer_steps)
+        buffer = None if config.pqn else replay.init(example, config.buffer_steps)
         return TrainState(
             online=online,
             target=jax.tree.map(jnp.copy, online),
@@ -449,6 +520,7 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         running_cost, finished = metrics.track_episodes(state.running_cost, step.cost, done)
         env_steps = state.env_steps + num_envs
         ready = jnp.logical_and(env_steps >= config.learning_starts, replay.can_sample(buffer, config.n_step))
+        ready = for_every_member(ready)  # the counts advance in lockstep over seeds
         (online, target, opt_state, count), stats = jax.lax.cond(ready, learn, skip, state, buffer, learn_key)
         state = TrainState(
             online=online,
@@ -465,6 +537,88 @@ def make_learner(config: ValueBasedConfig) -> Learner:
         )
         return state, {**stats, "epsilon": epsilon, "learning": ready.astype(jnp.float32), **finished}
 
+    # ------------------------------------------------------------ PQN
+    def pqn_loss(agent_params, mixer_params, minibatch):
+        """Squared error of the taken actions' (mixed) values against the minibatch's Q(lambda) returns."""
+        predicted = mix(
+            mixer,
+            mixer_module,
+            mixer_params,
+            chosen(agent_q(agent_params, minibatch["obs"]), minibatch["action"]),
+            minibatch.get("state"),
+        )
+        td_error = predicted - minibatch["return"]
+        loss = jnp.mean(td_error**2)
+        return loss, {"loss": loss, "q_taken": jnp.mean(predicted), "td_abs": jnp.mean(jnp.abs(td_error))}
+
+    def pqn_update(state: TrainState):
+        """``num_steps`` periods of every game, their Q(lambda) returns from the online network, then
+        ``update_epochs`` passes of ``num_minibatches`` Adam steps."""
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        online = state.online
+
+        def period(carry, period_key):
+            env_state, obs, running_cost, env_steps = carry
+            act_key, step_key = jax.random.split(period_key)
+            action = epsilon_greedy(act_key, agent_q(online.agent, obs), epsilon_schedule(env_steps))
+            step = vector_env.vector_step(env, team, step_key, env_state, action, env_params)
+            done = jnp.logical_or(step.terminated, step.truncated)
+            running_cost, finished = metrics.track_episodes(running_cost, step.cost, done)
+            carry = (step.state, step.obs, running_cost, env_steps + num_envs)
+            return carry, (transition_of(obs, env_state, action, step), finished)
+
+        carry = (state.env_state, state.obs, state.running_cost, state.env_steps)
+        (env_state, obs, running_cost, env_steps), (rollout, finished) = jax.lax.scan(
+            period, carry, jax.random.split(rollout_key, config.num_steps)
+        )
+        next_q = agent_q(online.agent, rollout["next_obs"])  # [T, E, A, N]
+        greedy_next = jnp.max(next_q, axis=-1)[..., learner_ids]  # [T, E, n]
+        next_values = mix(mixer, mixer_module, online.mixer, greedy_next, rollout.get("next_state"))  # [T, E, M]
+        if config.value_rescale:
+            next_values = unrescale_value(next_values)
+        rewards = rollout["reward"][..., learner_ids] if mixer == "none" else rollout["reward"]
+        returns = lambda_returns(
+            jnp.broadcast_to(rewards, next_values.shape),
+            rollout["terminated"],
+            rollout["truncated"],
+            next_values,
+            config.gamma,
+            config.td_lambda,
+        )
+        returns = jax.lax.stop_gradient(rescale_value(returns) if config.value_rescale else returns)
+        samples = {"obs": rollout["obs"], "action": rollout["action"], "return": returns}
+        if mixer == "qmix":
+            samples["state"] = rollout["state"]
+        optimizer = optimizer_for(state.hyperparameters)
+
+        def epoch(carry, epoch_key):
+            def minibatch_step(carry, minibatch):
+                params, opt_state = carry
+                grads, stats = jax.grad(lambda p: pqn_loss(p.agent, p.mixer, minibatch), has_aux=True)(params)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), stats
+
+            return jax.lax.scan(
+                minibatch_step, carry, minibatches_over_games(epoch_key, samples, config.num_minibatches)
+            )
+
+        (online, opt_state), stats = jax.lax.scan(
+            epoch, (online, state.opt_state), jax.random.split(epoch_key, config.update_epochs)
+        )
+        state = state._replace(
+            online=online,
+            target=online,
+            opt_state=opt_state,
+            env_state=env_state,
+            obs=obs,
+            running_cost=running_cost,
+            env_steps=env_steps,
+            num_gradient_steps=state.num_gradient_steps + steps_per_update,
+            key=key,
+        )
+        epsilon = epsilon_schedule(env_steps)
+        return state, {**jax.tree.map(jnp.mean, stats), "epsilon": epsilon, **metrics.sum_over_time(finished)}
+
     def act(agent_params, obs, key):
         """Greedy action indices of one game: obs[A, F] -> int32[A]."""
         return jnp.argmax(agent_q(agent_params, obs), axis=-1).astype(jnp.int32)
@@ -472,11 +626,11 @@ def make_learner(config: ValueBasedConfig) -> Learner:
     return Learner(
         game=game,
         init=init,
-        update=update,
+        update=pqn_update if config.pqn else update,
         act=act,
         policy_params=lambda state: state.online.agent,
         num_updates=num_updates,
-        env_steps_per_update=num_envs,
+        env_steps_per_update=config.env_steps_per_update,
         hyperparameters=defaults,
         games_axes={".env_state": 0, ".obs": 0, ".running_cost": 0, ".buffer.data": 1},
     )

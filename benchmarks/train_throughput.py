@@ -70,6 +70,9 @@ class Args:
     """PPO epochs; 0 keeps the default."""
     num_minibatches: int = 0
     """PPO minibatches per epoch; 0 keeps the default."""
+    pqn: bool = False
+    """The value-based learners: time PQN's update (``--pqn --layer-norm``) instead of the replay one; the
+    three rollout flags above then set its rollout, epochs and minibatches."""
     updates: int = 0
     """Updates per timed call; 0: enough for 786k env steps (3 IPPO updates), at most 1000."""
     repeats: int = 3
@@ -109,13 +112,17 @@ def learner_config(args: Args, name: str) -> Any:
         overrides["hidden_sizes"] = tuple(args.hidden_sizes)
     if args.base_stock_episodes:
         overrides["base_stock_episodes"] = args.base_stock_episodes
+    if args.pqn:
+        if not hasattr(defaults, "pqn"):
+            raise ConfigError(f"--pqn applies to the value-based learners, not to {name}")
+        overrides.update(pqn=True, layer_norm=True)
     for flag in PPO_FLAGS:
         if getattr(args, flag):
-            if not hasattr(defaults, flag):
-                raise ConfigError(f"--{flag.replace('_', '-')} applies to the PPO learners, not to {name}")
+            if not hasattr(defaults, flag) or (hasattr(defaults, "pqn") and not args.pqn):
+                raise ConfigError(f"--{flag.replace('_', '-')} applies to the PPO learners and PQN, not to {name}")
             overrides[flag] = getattr(args, flag)
     config = algorithm.config(**overrides)
-    steps_per_update = config.num_envs * getattr(config, "num_steps", 1)
+    steps_per_update = getattr(config, "env_steps_per_update", config.num_envs * getattr(config, "num_steps", 1))
     config.total_timesteps = max(config.total_timesteps, steps_per_update)
     config.validate()
     return config

@@ -73,6 +73,9 @@ class CommonConfig:
     """How a learner's action becomes an order. relative: arriving order + x, x in the scenario's range
     (the study's d+x rule); absolute: the order itself, 0..max_order; order_up_to: a target inventory
     position S in 0..max_order, order = max(0, S - inventory position)."""
+    x_range: tuple[int, ...] = ()
+    """With relative actions, the range of x as LOW HIGH (e.g. --x-range -2 2: five actions); empty keeps the
+    scenario's. A narrow window makes neighbouring actions' values differ by more of the whole."""
     obs_history: int = 0
     """Past periods of (arriving order, arriving shipment, own order) in each observation."""
     team_reward: bool = True
@@ -150,6 +153,11 @@ class CommonConfig:
             raise ConfigError(f"--action-mode must be one of {list(ACTION_MODES)}, got {self.action_mode!r}")
         check_range_flag("reward_scale", self.reward_scale, 0.0)
         check_range_flag("gamma", self.gamma, 0.0, 1.0, low_inclusive=False)
+        if self.x_range:
+            if len(self.x_range) != 2 or self.x_range[0] > self.x_range[1]:
+                raise ConfigError(f"--x-range takes LOW HIGH with LOW <= HIGH, got {' '.join(map(str, self.x_range))}")
+            if self.action_mode != "relative":
+                raise ConfigError(f"--x-range applies to --action-mode relative, not {self.action_mode!r}")
         if len(self.hidden_sizes) < 1:
             raise ConfigError("--hidden-sizes needs one or more widths")
         for width in self.hidden_sizes:
@@ -211,7 +219,19 @@ INVOCATION_FLAGS = (
 # runs carry their configuration as members); an older config.json may lack them.
 OUTPUT_ONLY_FIELDS = (*INVOCATION_FLAGS, "overwrite", "plots", "tensorboard", "sweep")
 # Training fields added after runs were written, each with the value that reproduces how those runs trained.
-FIELDS_ADDED_LATER = {"anchor_base_stock": False}
+FIELDS_ADDED_LATER = {
+    "anchor_base_stock": False,
+    "x_range": (),
+    # The value-based learners' replay levers and PQN, all off (PQN's own settings unused) in older runs.
+    "dueling": False,
+    "value_rescale": False,
+    "layer_norm": False,
+    "pqn": False,
+    "num_steps": 16,
+    "update_epochs": 2,
+    "num_minibatches": 4,
+    "td_lambda": 0.65,
+}
 
 
 def parse_config(

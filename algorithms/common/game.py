@@ -41,6 +41,8 @@ def make_env(config: CommonConfig, reward_scale: float = 1.0) -> tuple[BeerGame,
     )
     if config.horizon:
         overrides["horizon"] = config.horizon
+    if config.x_range:
+        overrides["x_low"], overrides["x_high"] = config.x_range
     try:
         return jaxbeer.make(config.scenario, **overrides)
     except ValueError as error:

@@ -38,6 +38,8 @@ from algorithms.common.game import Game, check_game
 from algorithms.common.runlog import LOG_FILE
 
 CONFIG_FILE = "config.json"
+# The name of a chunk's vmapped member axis, for the collective in ``for_every_member``.
+MEMBER_AXIS = "member"
 RESULTS_FILE = "results.json"
 # Time to quality: wall seconds until the chunk evaluation is first within 5% of the base-stock team.
 TIME_TO_QUALITY_GAP = 0.05
@@ -130,12 +132,13 @@ def chunk_function(
     a traced flag (a replay learner's "buffer warm yet?") into a select that runs both branches every
     update, and a learning branch inlined beside the buffer write runs slower than inside a conditional
     (docs/performance.md has the figures); a one-seed run, the default, keeps its conditional this way.
+    Several members keep theirs where the learner passes the flag through ``for_every_member``.
     """
 
     def chunk(state):
         return jax.lax.scan(lambda s, _: learner.update(s), state, None, length=updates_per_chunk)
 
-    members = jax.vmap(chunk, spmd_axis_name=spmd_axis_name)
+    members = jax.vmap(chunk, axis_name=MEMBER_AXIS, spmd_axis_name=spmd_axis_name)
 
     def one_or_more(state):
         if jax.tree.leaves(state)[0].shape[0] != 1:
@@ -143,6 +146,20 @@ def chunk_function(
         return jax.tree.map(lambda x: x[None], chunk(jax.tree.map(lambda x: x[0], state)))
 
     return one_or_more
+
+
+def for_every_member(flag: jax.Array) -> jax.Array:
+    """``flag`` of every member of the chunk at once (their AND), as one value that is not batched over
+    the members, so that a ``lax.cond`` on it stays a conditional under ``chunk_function``'s vmap.
+
+    Only for a flag that every member shares by construction, such as one computed from update counts,
+    which advance in lockstep; a flag that depends on a member's data would make every member wait for
+    the slowest. Outside the member vmap (one member, a test, the throughput suite) it is ``flag``.
+    """
+    try:
+        return jax.lax.pmin(flag.astype(jnp.int32), MEMBER_AXIS) > 0
+    except NameError:  # jax's error for an axis name no vmap has bound: not inside a chunk's member vmap
+        return flag
 
 
 def schedule(learner: Learner, num_chunks: int) -> tuple[int, int]:

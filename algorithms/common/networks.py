@@ -87,16 +87,19 @@ def _dense(features: int, scale: float) -> Dense:
 
 
 class MLP(nn.Module):
-    """tanh torso then a linear head of ``out_features`` (no head if 0)."""
+    """tanh torso then a linear head of ``out_features`` (no head if 0); ``layer_norm`` normalises each hidden
+    layer before its tanh, which keeps a learner without a target network (PQN) stable."""
 
     hidden_sizes: Sequence[int]
     out_features: int = 0
     out_scale: float = 1.0
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden_sizes:
-            x = nn.tanh(_dense(width, float(np.sqrt(2.0)))(x))
+            x = _dense(width, float(np.sqrt(2.0)))(x)
+            x = nn.tanh(nn.LayerNorm()(x) if self.layer_norm else x)
         if self.out_features:
             x = _dense(self.out_features, self.out_scale)(x)
         return x
@@ -141,12 +144,13 @@ class QHead(nn.Module):
     hidden_sizes: Sequence[int]
     num_actions: int
     dueling: bool = False
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         if not self.dueling:
-            return MLP(self.hidden_sizes, self.num_actions, out_scale=1.0)(x)
-        torso = MLP(self.hidden_sizes)(x)
+            return MLP(self.hidden_sizes, self.num_actions, out_scale=1.0, layer_norm=self.layer_norm)(x)
+        torso = MLP(self.hidden_sizes, layer_norm=self.layer_norm)(x)
         value = _dense(1, 1.0)(torso)
         advantage = _dense(self.num_actions, 1.0)(torso)
         return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)

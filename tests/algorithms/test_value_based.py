@@ -20,6 +20,7 @@ from algorithms.common.config import parse_config
 from algorithms.value_based import (
     QMixer,
     epsilon_greedy,
+    lambda_returns,
     mix,
     n_step_targets,
     regression_targets,
@@ -79,6 +80,25 @@ def test_n_step_targets_batch_over_leading_axes():
     one = jax.vmap(lambda r, t, v: n_step_targets(r, jnp.zeros(3, bool), t, v, 0.97))(rewards, truncated, next_values)
     np.testing.assert_allclose(batched, one, rtol=1e-6)
     assert batched.shape == (5, 2)
+
+
+def test_lambda_returns_hand_worked_with_truncation():
+    """Four periods, rewards -1..-4, next values -10..-40, gamma 0.9, lambda 0.5, truncated after period 1:
+    G3 = -4 + 0.9 * -40 = -40 (the rollout ends: the bootstrap alone);
+    G2 = -3 + 0.9 * (-30 + 0.5 * (G3 + 30)) = -34.5;
+    G1 = -2 + 0.9 * -20 = -20 (truncated: bootstrap from the final observation, nothing carried back);
+    G0 = -1 + 0.9 * (-10 + 0.5 * (G1 + 10)) = -14.5.
+    A second game terminates after period 1 instead, so G1 = -2 and G0 = -1 + 0.9 * (-10 + 0.5 * 8) = -6.4."""
+    rewards = jnp.array([-1.0, -2.0, -3.0, -4.0])[:, None, None] * jnp.ones((1, 2, 1))  # [T, E, M]
+    next_values = jnp.array([-10.0, -20.0, -30.0, -40.0])[:, None, None] * jnp.ones((1, 2, 1))
+    ended = jnp.array([False, True, False, False])
+    terminated = jnp.stack([jnp.zeros(4, bool), ended], axis=1)  # [T, E]
+    truncated = jnp.stack([ended, jnp.zeros(4, bool)], axis=1)
+    returns = lambda_returns(rewards, terminated, truncated, next_values, 0.9, 0.5)
+    np.testing.assert_allclose(returns[:, 0, 0], [-14.5, -20.0, -34.5, -40.0], rtol=1e-6)
+    np.testing.assert_allclose(returns[:, 1, 0], [-6.4, -2.0, -34.5, -40.0], rtol=1e-6)
+    one_step = lambda_returns(rewards, terminated, truncated, next_values, 0.9, 0.0)
+    np.testing.assert_allclose(one_step[:, 0, 0], [-10.0, -20.0, -30.0, -40.0], rtol=1e-6)  # r + gamma V
 
 
 def test_value_rescaling_is_invertible_in_float32_and_matches_hand_values():
@@ -173,6 +193,17 @@ def test_train_is_pure_and_vmaps_over_seeds():
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(again)))
 
 
+def test_pqn_update_rolls_out_then_takes_epochs_times_minibatches_steps_without_a_buffer():
+    config = _config(vdn.Config, "--pqn", "--num-steps", "5", "--num-minibatches", "2", "--total-timesteps", "400")
+    learner = vdn.make_learner(config)
+    assert learner.num_updates == 20 and learner.env_steps_per_update == 4 * 5
+    state, metrics = jax.jit(vdn.make_train(config))(jax.random.PRNGKey(0))
+    assert state.buffer is None
+    assert int(state.num_gradient_steps) == 20 * 2 * 2 and int(state.env_steps) == 400
+    assert metrics["loss"].shape == (20,) and bool(jnp.all(jnp.isfinite(metrics["loss"])))
+    assert float(metrics["epsilon"][-1]) < float(metrics["epsilon"][0])
+
+
 def _same(tree_a, tree_b):
     return all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b)))
 
@@ -250,6 +281,7 @@ def _check_run(run_dir, result, plots):
     [
         ("iql", ["--agents", "iql,base_stock,base_stock,base_stock", "--no-team-reward"]),
         ("vdn", ["--no-share-params", "--no-plots", "--n-step", "1", "--dueling", "--value-rescale"]),
+        ("vdn", ["--pqn", "--layer-norm", "--num-steps", "4", "--num-minibatches", "2", "--no-plots"]),
     ],
 )
 def test_cli_smoke(module, flags, tmp_path, learner_env, capsys):
@@ -319,6 +351,8 @@ def test_resume_equals_an_uninterrupted_run(qmix_run, tmp_path, learner_env, cap
         (qmix, ["--buffer-size", "4", "--num-envs", "8"], "--buffer-size must be >= num_envs * n_step"),
         (iql, ["--agents", "ppo,iql,iql,iql"], "--agents"),
         (vdn, ["--agents", "base_stock,base_stock,base_stock,base_stock"], "--agents"),
+        (vdn, ["--pqn", "--num-envs", "4", "--num-minibatches", "3"], "--num-minibatches must divide --num-envs = 4"),
+        (iql, ["--pqn", "--td-lambda", "2"], "--td-lambda must be in [0.0, 1.0]"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(module, flags, message, capsys):

@@ -82,3 +82,37 @@ def test_a_config_json_written_before_anchor_base_stock_loads_as_it_trained():
     del saved["lr"]  # a training field that always existed still has to be there
     with pytest.raises(ConfigError, match=r"missing fields \['lr'\]"):
         ippo.Config.from_json(saved)
+
+
+def test_a_value_based_config_json_written_before_its_levers_and_pqn_loads_as_it_trained():
+    from algorithms import vdn
+
+    saved = vdn.Config(num_envs=16).to_json()
+    added = ("x_range", "dueling", "value_rescale", "layer_norm", "pqn", "num_steps", "update_epochs")
+    for name in added + ("num_minibatches", "td_lambda"):
+        del saved[name]
+    config = vdn.Config.from_json(saved)
+    assert config == vdn.Config(num_envs=16)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--x-range", "3", "1"], "--x-range takes LOW HIGH with LOW <= HIGH, got 3 1"),
+        (["--x-range", "2"], "--x-range takes LOW HIGH with LOW <= HIGH, got 2"),
+        (["--x-range", "-2", "2", "--action-mode", "absolute"], "--x-range applies to --action-mode relative"),
+    ],
+)
+def test_bad_x_range_exits_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_config(_Config, argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_x_range_narrows_the_relative_actions():
+    from algorithms.common.game import make_env
+
+    env, _ = make_env(parse_config(_Config, ["--x-range", "-2", "2"]))
+    assert (env.config.action_low, env.config.num_actions) == (-2, 5)

@@ -14,7 +14,7 @@ import pytest
 from algorithms.common import checkpoint, runlog
 from algorithms.common.config import CommonConfig
 from algorithms.common.game import make_game
-from algorithms.common.loop import Learner, chunk_function, run
+from algorithms.common.loop import Learner, chunk_function, for_every_member, run
 
 
 @dataclasses.dataclass
@@ -72,13 +72,15 @@ def test_seconds_to_quality_is_the_first_chunk_within_the_gap():
     assert runlog.seconds_to_quality([{"chunk": 1, "eval_gap_vs_base_stock": 0.0}]) is None  # written before
 
 
-def _counting_learner() -> Learner:
-    """A fake learner whose update learns only once a traced counter allows it, as the replay learners do."""
+def _counting_learner(shared_flag: bool = False) -> Learner:
+    """A fake learner whose update learns only once a traced counter allows it, as the replay learners do
+    (who pass the flag through ``for_every_member``: ``shared_flag``)."""
 
     def update(state):
         count = state["count"] + 1
         learn = lambda w: w * 0.5 + jnp.float32(count)  # noqa: E731
-        w = jax.lax.cond(count >= 3, learn, lambda w: w, state["w"])
+        ready = for_every_member(count >= 3) if shared_flag else count >= 3
+        w = jax.lax.cond(ready, learn, lambda w: w, state["w"])
         return {"count": count, "w": w}, {"w_sum": jnp.sum(w)}
 
     return Learner(
@@ -93,10 +95,12 @@ def _counting_learner() -> Learner:
 
 
 @pytest.mark.parametrize("members", [1, 3])
-def test_chunk_of_one_member_keeps_its_conditional_and_equals_the_vmapped_chunk(members):
-    """One member is run without the vmap, so a ``lax.cond`` on a traced flag stays a conditional instead of a
-    select that computes both branches; the numbers are those of the vmapped chunk either way."""
-    learner = _counting_learner()
+@pytest.mark.parametrize("shared_flag", [False, True])
+def test_chunk_keeps_its_conditional_and_equals_the_vmapped_chunk(members, shared_flag):
+    """One member is run without the vmap, and a flag shared by every member is one value, so either way a
+    ``lax.cond`` on it stays a conditional instead of a select that computes both branches; the numbers
+    are those of the plain vmapped chunk (whose flag stays batched) either way."""
+    learner = _counting_learner(shared_flag)
     state = jax.vmap(learner.init)(jax.random.split(jax.random.PRNGKey(0), members))
     chunk = jax.jit(chunk_function(learner, 5))
     vmapped = jax.jit(jax.vmap(lambda s: jax.lax.scan(lambda c, _: learner.update(c), s, None, length=5)))
@@ -104,4 +108,4 @@ def test_chunk_of_one_member_keeps_its_conditional_and_equals_the_vmapped_chunk(
     assert got_metrics["w_sum"].shape == (members, 5)
     for a, b in zip(jax.tree.leaves((got, got_metrics)), jax.tree.leaves((want, want_metrics))):
         np.testing.assert_array_equal(a, b)
-    assert (" conditional(" in chunk.lower(state).compile().as_text()) == (members == 1)
+    assert (" conditional(" in chunk.lower(state).compile().as_text()) == (members == 1 or shared_flag)
